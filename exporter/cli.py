@@ -1,0 +1,165 @@
+"""The command line: run the exporter, check a config, register refs, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from exporter import __version__
+from exporter.config import Config, ConfigError, load_config
+from exporter.durations import format_duration
+from exporter.listen import DEFAULT_LISTEN_ADDRESS, is_loopback, parse_listen_address
+from exporter.logging_setup import LEVELS, setup_logging
+from exporter.plugin_manager import PluginError, collect_providers, make_plugin_manager
+from exporter.provider import ProviderClass
+from exporter.store import StoreError
+
+
+def _add_common_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Flags valid before or after a subcommand (``demo --web.listen-address ...``)."""
+
+    def default(value: object) -> object:
+        # Subcommand parsers must not overwrite a value given before the subcommand.
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        default=default(Path("config.yaml")),
+        help="YAML config (default: config.yaml)",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=default(DEFAULT_LISTEN_ADDRESS),
+        help=f"address of the web server (default: {DEFAULT_LISTEN_ADDRESS})",
+    )
+    parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default=default("info"))
+    parser.add_argument(
+        "--log.format", dest="log_format", choices=("logfmt", "json"), default=default("logfmt")
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sms-delivery-exporter",
+        description="Prometheus exporter for SMS and RCS delivery across providers.",
+    )
+    _add_common_flags(parser, defaults=True)
+    parser.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the config, print a summary, and exit",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    track = commands.add_parser(
+        "track", help="register refs with the running exporter (JSON, JSON array or NDJSON)"
+    )
+    _add_common_flags(track, defaults=False)
+    track.add_argument("--account", required=True, help="account of items that name none")
+    track.add_argument("file", help="file of refs, or - for standard input")
+    track.add_argument("--batch", type=int, default=1000, help="items per request")
+    demo = commands.add_parser("demo", help="run the exporter against built-in provider simulators")
+    _add_common_flags(demo, defaults=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        providers = collect_providers(make_plugin_manager())
+    except PluginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        host, port = parse_listen_address(args.listen)
+    except ValueError as exc:
+        print(f"error: --web.listen-address: {exc}", file=sys.stderr)
+        return 1
+    if args.command == "demo":
+        from exporter.demo import run_demo
+
+        return asyncio.run(run_demo(providers, host, port))
+    try:
+        config = load_config(args.config_file, providers)
+    except ConfigError as exc:
+        print(f"{args.config_file}: {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    if args.config_check:
+        print(summary(args.config_file, config, providers))
+        return 0
+    if args.command == "track":
+        from exporter.track import read_source, track
+
+        try:
+            raw = read_source(args.file)
+        except OSError as exc:
+            print(f"error: {args.file}: {exc.strerror}", file=sys.stderr)
+            return 1
+        return asyncio.run(track(config, host, port, args.account, args.file, raw, args.batch))
+    exposed = exposure_problem(config, host)
+    if exposed:
+        print(f"error: {exposed}", file=sys.stderr)
+        return 1
+    return serve(config, host, port)
+
+
+def exposure_problem(config: Config, host: str) -> str | None:
+    """Why the intake must not be served on this address, if it must not."""
+    intake = config.intake
+    if not intake.enabled or is_loopback(host) or intake.token is not None or intake.auth == "none":
+        return None
+    return (
+        f"the intake API would be open to the network on {host} without a token: set "
+        "intake.token, or intake.auth: none to allow it, or listen on 127.0.0.1"
+    )
+
+
+def serve(config: Config, host: str, port: int) -> int:
+    from exporter.runtime import Exporter
+    from exporter.web import create_app
+
+    app = create_app(Exporter(config))
+    try:
+        web.run_app(app, host=host, port=port, print=None, access_log=None, shutdown_timeout=10)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def summary(path: Path, config: Config, providers: dict[str, ProviderClass]) -> str:
+    lines = [
+        f"{path}: OK",
+        f"store: {config.store.path} (retention {format_duration(config.store.retention)})",
+        "intake: "
+        + (
+            f"enabled, auth {'token' if config.intake.token else config.intake.auth}"
+            if config.intake.enabled
+            else "disabled"
+        ),
+        f"accounts ({len(config.accounts)}):",
+    ]
+    for name, account in sorted(config.accounts.items()):
+        settings = account.settings
+        lines.append(
+            f"  {name}: provider {account.provider.name}, {settings.rate_limit:g} req/s, "
+            f"concurrency {settings.concurrency}, tracking window "
+            f"{format_duration(settings.schedule.tracking_window)}"
+        )
+    lines.append(f"known providers: {', '.join(sorted(providers))}")
+    return "\n".join(lines)

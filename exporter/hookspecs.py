@@ -1,0 +1,46 @@
+"""The one hook a provider plugin implements.
+
+A plugin is a module (or package) declared in its distribution's metadata::
+
+    [project.entry-points.sms_delivery_exporter]
+    acme = "acme_sms_exporter"
+
+whose module defines::
+
+    from exporter.hookspecs import hookimpl
+
+    @hookimpl
+    def register_providers():
+        return [AcmeProvider]
+
+See :mod:`exporter.provider` for what a Provider class holds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from exporter.provider import ProviderClass
+
+PROJECT_NAME = "sms_delivery_exporter"
+"""The pluggy project name, also the entry-point group."""
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_providers() -> Sequence[ProviderClass]:  # type: ignore[empty-body]
+    """Return the Provider classes this plugin supplies.
+
+    Example::
+
+        @hookimpl
+        def register_providers():
+            return [NamirialProvider]
+    """

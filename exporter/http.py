@@ -1,0 +1,107 @@
+"""The HTTP client the host gives each provider account.
+
+It paces requests under the account's rate limit, applies the timeout, and
+reports every call (status code or error kind, duration) to the host, so a
+provider never touches metrics. URLs are never logged or put in errors: some
+providers carry tokens in query strings.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from exporter.errors import BadResponse, TransientError
+from exporter.ratelimit import RateLimiter
+
+CallObserver = Callable[[str, float], None]
+"""Called once per request with (code, seconds): the HTTP status or an error kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A fully read response."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON, or :class:`BadResponse` naming what is wrong."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadResponse(f"HTTP {self.status} body is not valid JSON: {exc}") from None
+
+    def retry_after(self) -> float | None:
+        """Seconds from a numeric ``Retry-After`` header, if there is a usable one."""
+        value = self.headers.get("Retry-After")
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            return None
+        return seconds if seconds >= 0 else None
+
+
+class ProviderHttp:
+    """Rate-limited, timed, observed HTTP for one account."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        limiter: RateLimiter,
+        timeout: float,
+        observe: CallObserver,
+    ) -> None:
+        self._session = session
+        self._limiter = limiter
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._observe = observe
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> HttpResponse:
+        """Send one request and read the whole answer.
+
+        Raises :class:`TransientError` (kind ``timeout`` or ``connection``) when
+        no answer arrives; HTTP error statuses are returned for the provider to
+        interpret.
+        """
+        await self._limiter.acquire()
+        started = time.perf_counter()
+        try:
+            async with self._session.request(
+                method,
+                url,
+                headers=headers,
+                params=params,
+                json=json_body,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()
+        except TimeoutError:
+            self._observe("timeout", time.perf_counter() - started)
+            raise TransientError("request timed out", kind="timeout") from None
+        except aiohttp.ClientError as exc:
+            self._observe("connection", time.perf_counter() - started)
+            # The exception text may hold the URL; name only its type.
+            raise TransientError(
+                f"request failed: {type(exc).__name__}", kind="connection"
+            ) from None
+        self._observe(str(response.status), time.perf_counter() - started)
+        return HttpResponse(status=response.status, headers=response.headers, body=body)

@@ -1,0 +1,40 @@
+"""Per-account request pacing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """Spaces requests at most ``rate`` per second, with a burst of ``burst``.
+
+    A virtual-clock token bucket: one float of state, O(1) per request, and no
+    timer or task of its own. Callers are served in the order they ask.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self._interval = 1.0 / rate
+        self._burst_span = self._interval * max(1, burst)
+        self._clock = clock
+        self._next_free = clock()
+
+    async def acquire(self) -> None:
+        """Wait until the next request may start."""
+        now = self._clock()
+        # Unused capacity is kept for at most one burst, so an idle account
+        # cannot save up a flood of requests.
+        start = max(self._next_free, now - self._burst_span + self._interval)
+        self._next_free = start + self._interval
+        delay = start - now
+        if delay > 0:
+            await asyncio.sleep(delay)

@@ -1,0 +1,229 @@
+"""Polling one account: due refs out of the store, through the provider, back as results.
+
+One dispatcher reads due refs (an index range scan, most overdue first) and
+queues them in batches; ``concurrency`` workers take batches, call the
+provider under the account's rate limit and hand the results to the shared
+:class:`~exporter.writer.Writer`. No task or timer per ref: a million
+tracked refs cost rows in SQLite, not objects in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from pydantic import ValidationError
+
+from exporter.errors import (
+    AuthFailed,
+    BadResponse,
+    ProviderError,
+    RefInvalid,
+    Throttled,
+)
+from exporter.metrics import AccountSnapshot, ExporterMetrics
+from exporter.provider import AnyProvider, RefModel, RefOutcome, RefReport
+from exporter.store import DueRef, Store
+from exporter.tracking import PollResult, Tracker
+from exporter.writer import Writer
+
+log = logging.getLogger(__name__)
+
+THROTTLE_BACKOFF = (1.0, 60.0)
+"""First and largest pause after a 429 without Retry-After."""
+BLOCKED_PAUSE = 300.0
+"""Pause when the provider says the account is blocked, not merely throttled."""
+AUTH_BACKOFF = (30.0, 600.0)
+"""First and largest pause after refused credentials."""
+IDLE_WAKE = 1.0
+"""Longest the dispatcher sleeps without looking at the store."""
+
+
+class AccountPoller:
+    """Polls every due ref of one account until it is final."""
+
+    def __init__(
+        self,
+        *,
+        provider: AnyProvider,
+        tracker: Tracker,
+        store: Store,
+        writer: Writer,
+        metrics: ExporterMetrics,
+        snapshot: AccountSnapshot,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.provider = provider
+        self.tracker = tracker
+        self.account = tracker.rules.account
+        self._labels = (tracker.rules.provider, tracker.rules.account)
+        self._store = store
+        self._writer = writer
+        self._metrics = metrics
+        self.snapshot = snapshot
+        self._clock = clock
+        settings = provider.settings
+        self._concurrency = settings.concurrency
+        self._batch_size = max(1, provider.batch_size)
+        self._queue: asyncio.Queue[list[DueRef]] = asyncio.Queue(maxsize=settings.concurrency)
+        self._reserved: set[int] = set()
+        self._wake = asyncio.Event()
+        self._throttle_pause = THROTTLE_BACKOFF[0]
+        self._auth_pause = AUTH_BACKOFF[0]
+
+    def wake(self) -> None:
+        """New refs arrived: look at the store now rather than at the next idle wake."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Poll until cancelled. Cancelling loses nothing: unreported polls simply happen again."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._dispatch())
+            for _ in range(self._concurrency):
+                group.create_task(self._work())
+
+    async def _dispatch(self) -> None:
+        want = self._batch_size * self._concurrency * 4
+        while True:
+            await self._wait_unpaused()
+            now = self._clock()
+            self._wake.clear()
+            rows = await self._store.run(
+                partial(self._store.due_refs, self.account, now, len(self._reserved) + want)
+            )
+            fresh = [row for row in rows if row.id not in self._reserved]
+            if not fresh:
+                await self._idle(now, all_reserved=bool(rows))
+                continue
+            for start in range(0, len(fresh), self._batch_size):
+                batch = fresh[start : start + self._batch_size]
+                self._reserved.update(row.id for row in batch)
+                await self._queue.put(batch)
+
+    async def _idle(self, now: float, *, all_reserved: bool) -> None:
+        """Sleep until the next ref is due, new refs arrive, or reserved refs come back."""
+        timeout = IDLE_WAKE
+        if not all_reserved:
+            due = await self._store.run(partial(self._store.next_poll_at, self.account))
+            if due is not None:
+                timeout = min(max(due - now, 0.005), IDLE_WAKE)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _wait_unpaused(self) -> None:
+        # The pause is a deadline that a later 429 may push back, so look again after each nap.
+        while (remaining := self.snapshot.paused_until - self._clock()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(min(remaining, IDLE_WAKE))
+
+    def _pause(self, seconds: float) -> None:
+        self.snapshot.paused_until = max(self.snapshot.paused_until, self._clock() + seconds)
+
+    def _release(self, batch: Sequence[DueRef]) -> None:
+        self._reserved.difference_update(row.id for row in batch)
+        self._wake.set()
+
+    async def _work(self) -> None:
+        while True:
+            batch = await self._queue.get()
+            await self._wait_unpaused()
+            results = await self._poll(batch)
+            if results is None:
+                self._release(batch)
+                continue
+            updates = [update for update, _ in results]
+            deltas = [delta for _, ref_deltas in results for delta in ref_deltas]
+            await self._writer.submit(updates, deltas, partial(self._release, batch))
+
+    async def _poll(self, batch: list[DueRef]) -> list[PollResult] | None:
+        """Results for every ref of the batch, or None to leave them untouched (paused)."""
+        refs, readable, unreadable = self._parse(batch)
+        now = self._clock()
+        invalid = RefInvalid("stored ref no longer valid")
+        results = [self.tracker.gone(row, invalid, now) for row in unreadable]
+        if not readable:
+            return results
+        try:
+            outcomes = await self.provider.fetch(refs)
+            if len(outcomes) != len(refs):
+                raise BadResponse(
+                    f"provider returned {len(outcomes)} outcomes for {len(refs)} refs"
+                )
+        except Throttled as throttled:
+            self._on_throttled(throttled)
+            return None
+        except AuthFailed as refused:
+            self._on_error(refused)
+            self._pause(self._auth_pause)
+            self._auth_pause = min(self._auth_pause * 2, AUTH_BACKOFF[1])
+            return None
+        except ProviderError as error:
+            self._on_error(error)
+            now = self._clock()
+            return results + [self.tracker.failed(row, now) for row in readable]
+        except Exception:
+            # A provider bug must not stop the account: log (no ids) and retry later.
+            log.exception("provider raised an unexpected error", extra={"account": self.account})
+            self._on_error(ProviderError("unexpected error"))
+            now = self._clock()
+            return results + [self.tracker.failed(row, now) for row in readable]
+        now = self._clock()
+        self._on_success(now)
+        for row, outcome in zip(readable, outcomes, strict=True):
+            results.append(self._apply(row, outcome, now))
+        return results
+
+    def _apply(self, row: DueRef, outcome: RefOutcome, now: float) -> PollResult:
+        if isinstance(outcome, RefReport):
+            return self.tracker.report(row, outcome, now)
+        self._metrics.errors.labels(*self._labels, outcome.kind).inc()
+        return self.tracker.gone(row, outcome, now)
+
+    def _parse(self, batch: list[DueRef]) -> tuple[list[RefModel], list[DueRef], list[DueRef]]:
+        """Refs as the provider's model; rows a changed plugin can no longer read are set apart."""
+        refs: list[RefModel] = []
+        readable: list[DueRef] = []
+        unreadable: list[DueRef] = []
+        for row in batch:
+            try:
+                refs.append(self.provider.Ref.model_validate_json(row.ref_key))
+                readable.append(row)
+            except ValidationError:
+                unreadable.append(row)
+        return refs, readable, unreadable
+
+    def _on_success(self, now: float) -> None:
+        self._metrics.up.labels(*self._labels).set(1)
+        self._metrics.last_success.labels(*self._labels).set(now)
+        self._throttle_pause = THROTTLE_BACKOFF[0]
+        self._auth_pause = AUTH_BACKOFF[0]
+
+    def _on_error(self, error: ProviderError) -> None:
+        self._metrics.errors.labels(*self._labels, error.kind).inc()
+        self._metrics.up.labels(*self._labels).set(0)
+        log.warning(
+            "poll failed", extra={"account": self.account, "kind": error.kind, "error": str(error)}
+        )
+
+    def _on_throttled(self, throttled: Throttled) -> None:
+        self._metrics.throttled.labels(*self._labels).inc()
+        self._metrics.errors.labels(*self._labels, throttled.kind).inc()
+        if throttled.blocked:
+            pause = max(throttled.retry_after or 0.0, BLOCKED_PAUSE)
+        elif throttled.retry_after is not None:
+            pause = throttled.retry_after
+        else:
+            pause = self._throttle_pause
+            self._throttle_pause = min(self._throttle_pause * 2, THROTTLE_BACKOFF[1])
+        self._pause(pause)
+        log.warning(
+            "provider is throttling the account, pausing",
+            extra={
+                "account": self.account,
+                "seconds": round(pause, 3),
+                "blocked": throttled.blocked,
+            },
+        )

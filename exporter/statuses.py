@@ -1,0 +1,47 @@
+"""The canonical message lifecycle every provider maps onto (PROVIDERS.md)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Canonical status of one message.
+
+    ``pending`` is the exporter's own: registered, not yet seen in any provider
+    answer. ``expired`` is set by the exporter when the tracking window closes.
+    """
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+    @property
+    def rank(self) -> int:
+        """Order in the lifecycle: a message never moves to a lower rank."""
+        return _RANKS[self]
+
+
+FINAL_STATUSES = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.REJECTED, Status.EXPIRED})
+FAILURE_STATUSES = frozenset({Status.UNDELIVERED, Status.REJECTED})
+OPEN_STATUSES = (Status.PENDING, Status.QUEUED, Status.SENT)
+_RANKS = {
+    Status.PENDING: 0,
+    Status.QUEUED: 1,
+    Status.SENT: 2,
+    Status.DELIVERED: 3,
+    Status.UNDELIVERED: 3,
+    Status.REJECTED: 3,
+    Status.EXPIRED: 3,
+}
+
+OTHER = "other"
+"""The label value for any reason, code or label value outside a bounded set."""

@@ -1,0 +1,214 @@
+"""What one poll means: the state change of a ref, its next poll, and the deltas to count.
+
+Pure functions of (ref as stored, provider answer, now): no I/O, so the rules
+of the lifecycle (PROVIDERS.md, "Canonical statuses") are tested directly.
+State is monotonic; a final status is counted once; a contradiction is
+counted, never applied.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from exporter.errors import RefInvalid, RefNotFound
+from exporter.outcomes import Delta, OutcomeRecorder
+from exporter.provider import Observation, RefReport, ScheduleSettings
+from exporter.statuses import OTHER, Status
+from exporter.store import DueRef, RefUpdate
+
+
+@dataclass(slots=True)
+class MessageState:
+    status: Status
+    channel: str
+    read: bool = False
+    delivered_seen_at: float | None = None
+
+
+@dataclass(slots=True)
+class RefState:
+    """What the store keeps of a ref between polls. No messages yet means pending."""
+
+    messages: dict[str, MessageState] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, text: str) -> RefState:
+        if not text:
+            return cls()
+        return cls(
+            {
+                key: MessageState(Status(status), channel, bool(read), seen)
+                for key, (status, channel, read, seen) in json.loads(text).items()
+            }
+        )
+
+    def dump(self) -> str:
+        return json.dumps(
+            {
+                key: [m.status.value, m.channel, int(m.read), m.delivered_seen_at]
+                for key, m in self.messages.items()
+            },
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True)
+class AccountRules:
+    """What the tracker needs to know of one account and its provider."""
+
+    provider: str
+    account: str
+    schedule: ScheduleSettings
+    reasons: frozenset[str]
+    channels: tuple[str, ...] = ("sms",)
+    read_channels: frozenset[str] = frozenset()
+    application_labels: tuple[str, ...] = ()
+
+
+PollResult = tuple[RefUpdate, list[Delta]]
+
+
+class Tracker:
+    """Applies provider answers to refs of one account."""
+
+    def __init__(self, rules: AccountRules) -> None:
+        self.rules = rules
+        self._label_cache: dict[str, tuple[str, ...]] = {}
+
+    def recorder(self, labels: str) -> OutcomeRecorder:
+        return OutcomeRecorder(
+            self.rules.provider, self.rules.account, self.app_label_values(labels)
+        )
+
+    def app_label_values(self, labels: str) -> tuple[str, ...]:
+        """The ref's application label values, in configured key order."""
+        values = self._label_cache.get(labels)
+        if values is None:
+            given = json.loads(labels) if labels else {}
+            values = tuple(str(given.get(key, "")) for key in self.rules.application_labels)
+            if len(self._label_cache) < 10_000:
+                self._label_cache[labels] = values
+        return values
+
+    def report(self, ref: DueRef, report: RefReport, now: float) -> PollResult:
+        """The provider answered about this ref."""
+        state = RefState.load(ref.state)
+        record = self.recorder(ref.labels)
+        was_pending = not state.messages
+        for observation in report.observations:
+            self._observe(state, observation, ref, now, record)
+        if was_pending and state.messages:
+            record.left_pending()
+        polls = ref.polls + 1
+        finished = report.complete and bool(state.messages) and not self._still_open(state, now)
+        return self._conclude(ref, state, record, now, polls, now, finished)
+
+    def gone(self, ref: DueRef, error: RefNotFound | RefInvalid, now: float) -> PollResult:
+        """The provider does not know the ref, or says it can never be valid."""
+        state = RefState.load(ref.state)
+        record = self.recorder(ref.labels)
+        young = now - ref.submitted_at < self.rules.schedule.not_found_grace
+        if isinstance(error, RefNotFound) and young:
+            # Some APIs answer 404 for a moment after a send: ask again shortly.
+            return self._conclude(ref, state, record, now, ref.polls + 1, now, finished=False)
+        open_statuses = [m.status for m in state.messages.values() if not m.status.is_final]
+        record.dropped(error.kind, open_statuses or ([] if state.messages else [Status.PENDING]))
+        update = RefUpdate(ref.id, state.dump(), ref.polls + 1, now, None, now)
+        return update, record.deltas
+
+    def failed(self, ref: DueRef, now: float) -> PollResult:
+        """The poll got no usable answer: try again later, keep what we knew."""
+        state = RefState.load(ref.state)
+        record = self.recorder(ref.labels)
+        return self._conclude(ref, state, record, now, ref.polls, ref.last_poll_at, finished=False)
+
+    def _conclude(
+        self,
+        ref: DueRef,
+        state: RefState,
+        record: OutcomeRecorder,
+        now: float,
+        polls: int,
+        last_poll_at: float | None,
+        finished: bool,
+    ) -> PollResult:
+        window_end = ref.submitted_at + self.rules.schedule.tracking_window
+        if not finished and now >= window_end:
+            self._expire(state, record)
+            finished = True
+        if finished:
+            return RefUpdate(ref.id, state.dump(), polls, last_poll_at, None, now), record.deltas
+        next_poll = min(now + self.rules.schedule.interval_after(max(polls, 1)), window_end)
+        return RefUpdate(ref.id, state.dump(), polls, last_poll_at, next_poll, None), record.deltas
+
+    def _observe(
+        self,
+        state: RefState,
+        seen: Observation,
+        ref: DueRef,
+        now: float,
+        record: OutcomeRecorder,
+    ) -> None:
+        rules = self.rules
+        channel = seen.channel if seen.channel in rules.channels else OTHER
+        message = state.messages.get(seen.key)
+        newly_final = False
+        if message is None:
+            message = state.messages[seen.key] = MessageState(seen.status, channel)
+            record.appeared(seen.status)
+            newly_final = seen.status.is_final
+        elif message.status.is_final:
+            if seen.status.is_final and seen.status is not message.status:
+                record.contradiction()
+        elif seen.status.rank > message.status.rank:
+            record.moved(message.status, seen.status)
+            message.status = seen.status
+            newly_final = seen.status.is_final
+        if newly_final:
+            reason = seen.reason if seen.reason in rules.reasons else OTHER
+            record.final(
+                message.channel, seen.status, reason, seen.segments, seen.cost, seen.currency
+            )
+            if seen.status is Status.DELIVERED:
+                message.delivered_seen_at = now
+                # A read receipt seen first hides when delivery happened.
+                if not seen.read:
+                    record.latency(message.channel, self._latency(seen, ref, now))
+        if seen.read and message.channel in rules.read_channels and not message.read:
+            message.read = True
+            record.read(message.channel)
+
+    @staticmethod
+    def _latency(seen: Observation, ref: DueRef, now: float) -> float:
+        if seen.accepted_at is not None and seen.changed_at is not None:
+            return seen.changed_at - seen.accepted_at
+        # Delivery happened between the last poll that did not see it and this one.
+        last = max(ref.last_poll_at or ref.submitted_at, ref.submitted_at)
+        start = seen.accepted_at if seen.accepted_at is not None else ref.submitted_at
+        return (last + now) / 2 - start
+
+    def _still_open(self, state: RefState, now: float) -> bool:
+        window = self.rules.schedule.read_receipt_window
+        for message in state.messages.values():
+            if not message.status.is_final:
+                return True
+            awaiting_read = (
+                message.channel in self.rules.read_channels
+                and message.status is Status.DELIVERED
+                and not message.read
+                and (message.delivered_seen_at or now) + window > now
+            )
+            if awaiting_read:
+                return True
+        return False
+
+    def _expire(self, state: RefState, record: OutcomeRecorder) -> None:
+        if not state.messages:
+            state.messages[""] = MessageState(Status.PENDING, self.rules.channels[0])
+        for message in state.messages.values():
+            if message.status.is_final:
+                continue
+            record.moved(message.status, Status.EXPIRED)
+            message.status = Status.EXPIRED
+            record.final(message.channel, Status.EXPIRED, None, None, None, None)

@@ -1,0 +1,159 @@
+"""The Namirial status API: ``GET /api/messagestatus/{messageid}`` with ``X-Api-Key``."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+from urllib.parse import quote
+
+from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
+
+from exporter.errors import AuthFailed, BadResponse, RefNotFound, Throttled, TransientError
+from exporter.http import ProviderHttp
+from exporter.provider import Observation, Provider, ProviderSettings, RefModel, RefReport
+from exporter.simulation import DemoSimulator, Scenario
+from exporter.statuses import Status
+from plugins.namirial.reasons import REASONS, reason_for
+
+STATUSES: dict[str, Status] = {
+    "PROVIDER_ACCEPTANCE": Status.QUEUED,
+    "SENT": Status.SENT,
+    "DELIVERED": Status.DELIVERED,
+    "UNDELIVERED": Status.UNDELIVERED,
+    "REJECTED": Status.REJECTED,
+    "READ": Status.DELIVERED,  # plus a read event
+}
+CHANNELS = {"SMS": "sms", "RCS": "rcs"}
+DEMO_SCENARIO = Scenario(
+    delivered=0.86,
+    undelivered=0.08,
+    rejected=0.06,
+    reasons={"unreachable": 4, "number_blocked": 3, "unknown_subscriber": 2, "spam": 1},
+    latency_median=3.0,
+    rcs_share=0.3,
+    read_share=0.6,
+    throttle_rate=0.01,
+    error_rate=0.01,
+)
+
+MessageId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    ),
+]
+
+
+class NamirialSettings(ProviderSettings):
+    """An account at Namirial."""
+
+    base_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://sms-apistatus.namirialtsp.com"),
+        description="status API host (the part before /api/)",
+    )
+    api_key: SecretStr = Field(description="sent as X-Api-Key")
+
+
+class NamirialRef(RefModel):
+    """A message id returned by the Namirial send API."""
+
+    id: MessageId = Field(description="the message UUID")
+
+
+class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
+    """Status by message id; the provider's clocks give the latency."""
+
+    name = "namirial"
+    Settings = NamirialSettings
+    Ref = NamirialRef
+    reasons = frozenset(REASONS)
+    channels = ("sms", "rcs")
+    read_channels = frozenset({"rcs"})
+    batch_size: ClassVar[int] = 1
+
+    def __init__(self, settings: NamirialSettings, http: ProviderHttp) -> None:
+        super().__init__(settings, http)
+        self._base = str(settings.base_url).rstrip("/")
+        self._headers = {
+            "X-Api-Key": settings.api_key.get_secret_value(),
+            "Accept": "application/json",
+        }
+
+    @classmethod
+    def demo_simulator(cls) -> DemoSimulator:
+        from plugins.namirial.simulator import NamirialSimulator
+
+        return NamirialSimulator(api_key=secrets.token_urlsafe(16), scenario=DEMO_SCENARIO)
+
+    async def fetch_one(self, ref: NamirialRef) -> RefReport:
+        response = await self.http.request(
+            "GET", f"{self._base}/api/messagestatus/{quote(ref.id)}", headers=self._headers
+        )
+        status = response.status
+        if status == 200:
+            body = response.json()
+            message = body.get("message") if isinstance(body, dict) else None
+            if not isinstance(message, dict):
+                raise BadResponse("answer has no 'message' object")
+            return RefReport([parse_message(message)])
+        if status == 404:
+            raise RefNotFound("Namirial does not know this message id")
+        if status in (401, 403):
+            raise AuthFailed(f"Namirial refused the API key (HTTP {status})")
+        if status == 429:
+            raise Throttled("Namirial answered 429", retry_after=response.retry_after())
+        if status >= 500:
+            raise TransientError(f"Namirial answered HTTP {status}")
+        raise BadResponse(f"unexpected HTTP {status} from Namirial")
+
+
+def parse_message(message: dict[str, Any]) -> Observation:
+    """One ``message`` object of any Namirial status answer (or webhook)."""
+    raw_status = message.get("status")
+    status = STATUSES.get(raw_status) if isinstance(raw_status, str) else None
+    if status is None:
+        raise BadResponse(f"unknown message status {str(raw_status)[:40]!r}")
+    provider = message.get("provider")
+    provider = provider if isinstance(provider, dict) else {}
+    code = _text(provider.get("code"))
+    reason = None
+    if status in (Status.UNDELIVERED, Status.REJECTED):
+        reason = reason_for(_text(provider.get("message")), _text(provider.get("status")), code)
+    sms = message.get("sms")
+    segments = sms.get("segments") if isinstance(sms, dict) else None
+    channel = message.get("channel")
+    return Observation(
+        key="",
+        status=status,
+        provider_status=raw_status if isinstance(raw_status, str) else "",
+        code=code,
+        reason=reason,
+        accepted_at=_timestamp(message.get("providerAcceptanceAt"), "providerAcceptanceAt"),
+        changed_at=_timestamp(message.get("statusChangedAt"), "statusChangedAt"),
+        channel=CHANNELS.get(channel, "other") if isinstance(channel, str) else "sms",
+        segments=segments if isinstance(segments, int) and segments >= 0 else None,
+        read=raw_status == "READ",
+    )
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return str(value)[:200]
+
+
+def _timestamp(value: object, field: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadResponse(f"{field} is not a string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadResponse(f"{field} is not an ISO-8601 time") from None
+    if parsed.tzinfo is None:
+        raise BadResponse(f"{field} has no time zone")
+    return parsed.timestamp()

@@ -1,0 +1,183 @@
+"""A Namirial status API on loopback, for tests and the demo.
+
+Serves the three documented endpoints with ``X-Api-Key`` (403 otherwise),
+404 for unknown ids, and the scenario's 429s, 5xx, broken JSON and slow
+answers. Control endpoints under ``/_sim/`` create messages, swap the
+scenario and report the ground truth.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from exporter.simulation import (
+    Clock,
+    Faults,
+    MessageFactory,
+    Scenario,
+    SimMessage,
+    read_json_body,
+    truth,
+)
+
+_STAGES = {
+    "queued": "PROVIDER_ACCEPTANCE",
+    "sent": "SENT",
+    "delivered": "DELIVERED",
+    "undelivered": "UNDELIVERED",
+    "rejected": "REJECTED",
+    "read": "READ",
+}
+# What downstream providers write for each reason; the plugin must classify all of them.
+REASON_TEXTS: dict[str, tuple[str, ...]] = {
+    "number_blocked": ("Number Blocked by Carrier", "Destination blacklisted"),
+    "unknown_subscriber": ("Unknown subscriber", "Number not assigned"),
+    "unreachable": ("Absent subscriber", "Handset unreachable"),
+    "invalid_number": ("Invalid destination number",),
+    "spam": ("Message filtered as spam",),
+    "insufficient_credit": ("Insufficient credit",),
+    "validity_expired": ("Validity period expired",),
+    "carrier_error": ("Carrier error",),
+    "other": ("Generic failure 0x42",),
+}
+
+
+class NamirialSimulator:
+    """The simulated API and everything it knows."""
+
+    def __init__(self, *, api_key: str, scenario: Scenario | None = None, clock: Clock = time.time):
+        self.api_key = api_key
+        self.clock = clock
+        self.factory = MessageFactory(scenario or Scenario(), clock)
+        self.faults = Faults(self.factory)
+        self.messages: dict[str, SimMessage] = {}
+        self.requests = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/messagestatus/phonenumber/{number}", self._by_number)
+        app.router.add_get("/api/messagestatus/reference/{key}", self._by_reference)
+        app.router.add_get("/api/messagestatus/{id}", self._by_id)
+        app.router.add_post("/_sim/messages", self._create)
+        app.router.add_get("/_sim/truth", self._truth)
+        app.router.add_put("/_sim/scenario", self._set_scenario)
+        return app
+
+    def send(self, count: int = 1, **options: Any) -> list[SimMessage]:
+        """Create messages as the send API would, returning them."""
+        created = [self.factory.create(**options) for _ in range(count)]
+        for message in created:
+            self.messages[message.id] = message
+        return created
+
+    def demo_send(self) -> dict[str, str]:
+        return {"id": self.send(1)[0].id}
+
+    def account_options(self, base_url: str) -> dict[str, Any]:
+        return {
+            "base_url": base_url,
+            "api_key": self.api_key,
+            "rate_limit": 50,
+            "concurrency": 8,
+            "schedule": {"first_poll": "1s", "initial_interval": "1s", "max_interval": "10s"},
+        }
+
+    def render(self, message: SimMessage) -> dict[str, Any]:
+        """The ``message`` object as Namirial returns it now."""
+        stage, changed_at = message.stage_at(self.clock())
+        provider: dict[str, Any] = {
+            "name": "PROVIDER1",
+            "id": message.id[::-1],
+            "status": stage,
+            "code": "0" if stage not in ("undelivered", "rejected") else "1",
+        }
+        if stage in ("undelivered", "rejected"):
+            texts = REASON_TEXTS[message.reason or "other"]
+            provider["message"] = texts[int(message.id[:8], 16) % len(texts)]
+        return {
+            "id": message.id,
+            "providerAcceptanceAt": _iso(message.accepted_at),
+            "statusChangedAt": _iso(changed_at),
+            "reference": {"service": "DEMO", "action": "SEND", "key": message.reference}
+            if message.reference
+            else {},
+            "channel": message.channel.upper(),
+            "status": _STAGES[stage],
+            "provider": provider,
+            "sms": {"segments": message.segments},
+        }
+
+    async def _guard(self, request: web.Request) -> web.Response | None:
+        """Auth first, then the scenario's faults; None when the request may proceed."""
+        self.requests += 1
+        if request.headers.get("X-Api-Key") != self.api_key:
+            return web.json_response({"message": "Forbidden"}, status=403)
+        fault = self.faults.draw()
+        if fault == "throttle":
+            retry = self.factory.scenario.retry_after
+            return web.json_response(
+                {"message": "Too Many Requests"}, status=429, headers={"Retry-After": f"{retry:g}"}
+            )
+        if fault == "error":
+            return web.json_response({"message": "Internal Server Error"}, status=503)
+        if fault == "malformed":
+            return web.Response(text='{"message": {"id": "', content_type="application/json")
+        if fault == "slow":
+            await self.faults.slow_down()
+        return None
+
+    async def _by_id(self, request: web.Request) -> web.Response:
+        refused = await self._guard(request)
+        if refused is not None:
+            return refused
+        message = self.messages.get(request.match_info["id"].lower())
+        if message is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        return web.json_response({"message": self.render(message)})
+
+    async def _by_number(self, request: web.Request) -> web.Response:
+        number = request.match_info["number"]
+        return await self._listing(request, lambda m: m.number == number)
+
+    async def _by_reference(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        return await self._listing(request, lambda m: m.reference == key)
+
+    async def _listing(self, request: web.Request, match: Any) -> web.Response:
+        refused = await self._guard(request)
+        if refused is not None:
+            return refused
+        try:
+            count = min(max(int(request.query.get("count", "50")), 1), 100)
+            before = request.query.get("sendDate")
+            cutoff = datetime.fromisoformat(before).timestamp() if before else self.clock()
+        except ValueError:
+            return web.json_response({"message": "Bad Request"}, status=400)
+        found = sorted(
+            (m for m in self.messages.values() if match(m) and m.accepted_at < cutoff),
+            key=lambda m: m.accepted_at,
+            reverse=True,
+        )[:count]
+        return web.json_response({"messages": [{"message": self.render(m)} for m in found]})
+
+    async def _create(self, request: web.Request) -> web.Response:
+        body = await read_json_body(request)
+        count = int(body.get("count", 1))
+        options = {key: body[key] for key in ("channel", "number", "reference") if key in body}
+        created = self.send(count, **options)
+        return web.json_response({"ids": [m.id for m in created]})
+
+    async def _truth(self, request: web.Request) -> web.Response:
+        return web.json_response(truth(list(self.messages.values()), self.clock()))
+
+    async def _set_scenario(self, request: web.Request) -> web.Response:
+        self.factory.scenario = Scenario.model_validate(await read_json_body(request))
+        return web.json_response(self.factory.scenario.model_dump())
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
