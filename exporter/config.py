@@ -162,20 +162,28 @@ def parse_config(
         raise ConfigError(["the config must be a mapping with an 'accounts:' key"])
     problems: list[str] = []
     expanded = _expand(raw, (), environ, problems)
+    unset = {problem.split(":", 1)[0] for problem in problems}
+    validation: list[str] = []
     try:
         document = _Document.model_validate(expanded)
     except ValidationError as exc:
-        raise ConfigError(problems + format_validation_error(exc)) from None
+        validation = format_validation_error(exc)
+        raise ConfigError(problems + _beyond(unset, validation)) from None
     accounts: dict[str, Account] = {}
     if not document.accounts:
-        problems.append("accounts: at least one account is needed")
+        validation.append("accounts: at least one account is needed")
     for name, block in document.accounts.items():
-        account = _validate_account(name, block, providers, problems)
+        account = _validate_account(name, block, providers, validation)
         if account is not None:
             accounts[name] = account
-    if problems:
-        raise ConfigError(problems)
+    if problems or validation:
+        raise ConfigError(problems + _beyond(unset, validation))
     return Config(store=document.store, intake=document.intake, accounts=accounts)
+
+
+def _beyond(unset: set[str], lines: list[str]) -> list[str]:
+    """Drop errors about values that are wrong only because their variable is unset."""
+    return [line for line in lines if line.split(":", 1)[0] not in unset]
 
 
 def _validate_account(

@@ -56,6 +56,8 @@ class NamirialSimulator:
         self.faults = Faults(self.factory)
         self.messages: dict[str, SimMessage] = {}
         self.requests = 0
+        self.request_log: list[tuple[float, int]] = []
+        """(time, HTTP status) of every API request, for tests of pacing and pauses."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -112,8 +114,13 @@ class NamirialSimulator:
         }
 
     async def _guard(self, request: web.Request) -> web.Response | None:
-        """Auth first, then the scenario's faults; None when the request may proceed."""
+        response = await self._refusal(request)
         self.requests += 1
+        self.request_log.append((self.clock(), 200 if response is None else response.status))
+        return response
+
+    async def _refusal(self, request: web.Request) -> web.Response | None:
+        """Auth first, then the scenario's faults; None when the request may proceed."""
         if request.headers.get("X-Api-Key") != self.api_key:
             return web.json_response({"message": "Forbidden"}, status=403)
         fault = self.faults.draw()

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from exporter.simulation import Scenario
+from plugins.namirial.simulator import NamirialSimulator
+
+API_KEY = "test-key-0123456789"
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: float = 1_790_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def start_namirial(
+    aiohttp_server: Callable[..., Any],
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start a Namirial simulator on loopback: returns (simulator, base URL)."""
+
+    async def start(
+        scenario: Scenario | None = None, **options: Any
+    ) -> tuple[NamirialSimulator, str]:
+        simulator = NamirialSimulator(api_key=API_KEY, scenario=scenario, **options)
+        server: TestServer = await aiohttp_server(simulator.app())
+        return simulator, str(server.make_url("")).rstrip("/")
+
+    yield start
+
+
+@pytest.fixture
+async def start_exporter(
+    aiohttp_client: Callable[..., Any],
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start an exporter in-process (polling starts): returns (exporter, test client)."""
+    from exporter.config import Config
+    from exporter.runtime import Exporter
+    from exporter.web import create_app
+
+    async def start(config: Config) -> tuple[Exporter, Any]:
+        exporter = Exporter(config)
+        client = await aiohttp_client(create_app(exporter))
+        return exporter, client
+
+    yield start

@@ -1,0 +1,246 @@
+"""The lifecycle rules applied to one ref: monotonic, counted once, latency, read, expiry."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from exporter.errors import RefInvalid, RefNotFound
+from exporter.outcomes import (
+    CONTRADICTIONS,
+    DROPPED,
+    FAILURES,
+    FINAL,
+    IN_FLIGHT,
+    LATENCY_BUCKET,
+    LATENCY_SUM,
+    READ,
+    SEGMENTS,
+    Delta,
+)
+from exporter.provider import Observation, RefReport, ScheduleSettings
+from exporter.statuses import Status
+from exporter.store import DueRef, RefUpdate
+from exporter.tracking import AccountRules, Tracker
+
+T0 = 1_790_000_000.0
+SCHEDULE = ScheduleSettings(
+    first_poll=1,
+    initial_interval=2,
+    growth=2,
+    max_interval=60,
+    tracking_window=3600,
+    not_found_grace=30,
+    read_receipt_window=600,
+)
+
+
+def tracker(**changes: object) -> Tracker:
+    rules = AccountRules(
+        provider="namirial",
+        account="eu",
+        schedule=SCHEDULE,
+        reasons=frozenset({"spam"}),
+        channels=("sms", "rcs"),
+        read_channels=frozenset({"rcs"}),
+    )
+    return Tracker(rules if not changes else AccountRules(**{**rules.__dict__, **changes}))
+
+
+class Ref:
+    """A ref carried through successive polls, as the store would."""
+
+    def __init__(self, submitted_at: float = T0) -> None:
+        self.row = DueRef(1, '{"id":"x"}', "", submitted_at, 0, None, "")
+        self.counts: dict[tuple[str, tuple[str, ...]], float] = defaultdict(float)
+        self.counts[(IN_FLIGHT, ("namirial", "eu", "pending"))] = 1  # as intake leaves it
+        self.update: RefUpdate | None = None
+
+    def apply(self, result: tuple[RefUpdate, list[Delta]]) -> RefUpdate:
+        update, deltas = result
+        for name, labels, amount in deltas:
+            self.counts[(name, labels)] += amount
+        self.row = DueRef(
+            1,
+            self.row.ref_key,
+            "",
+            self.row.submitted_at,
+            update.polls,
+            update.last_poll_at,
+            update.state,
+        )
+        self.update = update
+        return update
+
+    def total(self, name: str, *labels: str) -> float:
+        return sum(v for (n, ls), v in self.counts.items() if n == name and set(labels) <= set(ls))
+
+
+def seen(status: Status, **fields: object) -> RefReport:
+    return RefReport([Observation(key="", status=status, provider_status=status.value, **fields)])  # type: ignore[arg-type]
+
+
+class TestCountingOnce:
+    """A final status is counted once; later answers cannot move it."""
+
+    def test_lifecycle_to_delivered(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.QUEUED), T0 + 1))
+        assert ref.total(IN_FLIGHT, "queued") == 1 and ref.total(IN_FLIGHT, "pending") == 0
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 3))
+        update = ref.apply(track.report(ref.row, seen(Status.DELIVERED, segments=2), T0 + 7))
+        assert update.next_poll_at is None and update.finished_at == T0 + 7
+        assert ref.total(FINAL, "delivered") == 1
+        assert ref.total(SEGMENTS) == 2
+        assert sum(v for (n, _), v in ref.counts.items() if n == IN_FLIGHT) == 0
+
+    def test_repeated_final_answers_count_nothing_more(self) -> None:
+        ref, track = Ref(), tracker(read_channels=frozenset())
+        ref.apply(track.report(ref.row, seen(Status.REJECTED, reason="spam"), T0 + 1))
+        ref.apply(track.report(ref.row, seen(Status.REJECTED, reason="spam"), T0 + 2))
+        assert ref.total(FINAL, "rejected") == 1
+        assert ref.total(FAILURES, "rejected", "spam") == 1
+
+    def test_contradiction_is_counted_not_applied(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.UNDELIVERED, reason="spam"), T0 + 1))
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 2))
+        assert ref.total(FINAL, "delivered") == 0
+        assert ref.total(FINAL, "undelivered") == 1
+        assert ref.total(CONTRADICTIONS) == 1
+
+    def test_status_never_moves_back(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 1))
+        ref.apply(track.report(ref.row, seen(Status.QUEUED), T0 + 2))
+        assert ref.total(IN_FLIGHT, "sent") == 1 and ref.total(IN_FLIGHT, "queued") == 0
+
+    def test_unknown_reason_becomes_other(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.UNDELIVERED, reason="made-up"), T0 + 1))
+        assert ref.total(FAILURES, "undelivered", "other") == 1
+
+
+class TestLatency:
+    """Latency from provider clocks when given, else the midpoint of two polls."""
+
+    def test_provider_clocks(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(
+            track.report(
+                ref.row, seen(Status.DELIVERED, accepted_at=T0, changed_at=T0 + 12), T0 + 60
+            )
+        )
+        assert ref.total(LATENCY_SUM) == 12
+        assert ref.total(LATENCY_BUCKET, "15.0") == 1
+
+    def test_midpoint_of_polls(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 10))
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 20))
+        assert ref.total(LATENCY_SUM) == 15
+
+    def test_first_poll_bounded_by_submission(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 8))
+        assert ref.total(LATENCY_SUM) == 4
+
+    def test_read_seen_first_records_no_latency(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(
+            track.report(
+                ref.row,
+                seen(
+                    Status.DELIVERED, channel="rcs", read=True, accepted_at=T0, changed_at=T0 + 30
+                ),
+                T0 + 40,
+            )
+        )
+        assert ref.total(FINAL, "delivered") == 1
+        assert ref.total(READ, "rcs") == 1
+        assert ref.total(LATENCY_BUCKET) == 0
+
+
+class TestReadReceipts:
+    """Delivered RCS is polled on for its read receipt, within a window."""
+
+    def test_polled_until_read(self) -> None:
+        ref, track = Ref(), tracker()
+        update = ref.apply(track.report(ref.row, seen(Status.DELIVERED, channel="rcs"), T0 + 5))
+        assert update.next_poll_at is not None
+        update = ref.apply(
+            track.report(ref.row, seen(Status.DELIVERED, channel="rcs", read=True), T0 + 9)
+        )
+        assert update.next_poll_at is None
+        assert ref.total(READ, "rcs") == 1
+        assert ref.total(LATENCY_BUCKET) == 1
+
+    def test_gives_up_after_window(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED, channel="rcs"), T0 + 5))
+        update = ref.apply(track.report(ref.row, seen(Status.DELIVERED, channel="rcs"), T0 + 700))
+        assert update.next_poll_at is None
+        assert ref.total(FINAL, "expired") == 0
+
+    def test_sms_is_not_polled_for_reads(self) -> None:
+        ref, track = Ref(), tracker()
+        update = ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 5))
+        assert update.next_poll_at is None
+
+
+class TestSchedule:
+    """Intervals grow, capped, and never pass the tracking window."""
+
+    def test_intervals_grow_to_the_cap(self) -> None:
+        ref, track = Ref(), tracker()
+        now, gaps = T0, []
+        for _ in range(8):
+            now += 1
+            update = ref.apply(track.report(ref.row, seen(Status.SENT), now))
+            assert update.next_poll_at is not None
+            gaps.append(update.next_poll_at - now)
+            now = update.next_poll_at
+        assert gaps == [2, 4, 8, 16, 32, 60, 60, 60]
+
+    def test_expiry_at_window_end(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 3599))
+        assert ref.update is not None and ref.update.next_poll_at == T0 + 3600
+        update = ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 3600))
+        assert update.next_poll_at is None
+        assert ref.total(FINAL, "sms", "expired") == 1
+        assert ref.total(IN_FLIGHT, "sent") == 0
+
+    def test_never_seen_ref_expires_as_one_message(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.gone(ref.row, RefNotFound("x"), T0 + 10))  # young: retried
+        ref.apply(track.failed(ref.row, T0 + 3700))
+        assert ref.total(FINAL, "expired") == 1
+        assert ref.total(IN_FLIGHT, "pending") == 0
+
+
+class TestGone:
+    """404 within the grace period retries; after it, and on invalid refs, the ref is dropped."""
+
+    def test_not_found_while_young_retries(self) -> None:
+        ref, track = Ref(), tracker()
+        update = ref.apply(track.gone(ref.row, RefNotFound("x"), T0 + 5))
+        assert update.next_poll_at is not None
+        assert ref.total(DROPPED) == 0
+
+    @pytest.mark.parametrize(("error", "when"), [(RefNotFound("x"), 31), (RefInvalid("x"), 1)])
+    def test_dropped_and_counted(self, error: RefNotFound | RefInvalid, when: float) -> None:
+        ref, track = Ref(), tracker()
+        update = ref.apply(track.gone(ref.row, error, T0 + when))
+        assert update.next_poll_at is None
+        assert ref.total(DROPPED, error.kind) == 1
+        assert ref.total(IN_FLIGHT, "pending") == 0
+
+    def test_transient_failure_keeps_last_poll_for_latency(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 10))
+        update = ref.apply(track.failed(ref.row, T0 + 12))
+        assert update.last_poll_at == T0 + 10 and update.polls == 1
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 20))
+        assert ref.total(LATENCY_SUM) == 15
