@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_TOOLS := promtool:prometheus
 
-.PHONY: demo test lint typecheck pytest debian-tools bench clean
+.PHONY: demo test lint typecheck pytest debian-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,9 +42,6 @@ pytest: $(STAMP) debian-tools
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
-
-bench: $(STAMP)
-	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,7 +33,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def start_namirial(
     aiohttp_server: Callable[..., Any],
-) -> AsyncIterator[Callable[..., Any]]:
+) -> Callable[..., Any]:
     """Start a Namirial simulator on loopback: returns (simulator, base URL)."""
 
     async def start(
@@ -43,13 +43,13 @@ async def start_namirial(
         server: TestServer = await aiohttp_server(simulator.app())
         return simulator, str(server.make_url("")).rstrip("/")
 
-    yield start
+    return start
 
 
 @pytest.fixture
 async def start_exporter(
     aiohttp_client: Callable[..., Any],
-) -> AsyncIterator[Callable[..., Any]]:
+) -> Callable[..., Any]:
     """Start an exporter in-process (polling starts): returns (exporter, test client)."""
     from exporter.config import Config
     from exporter.runtime import Exporter
@@ -60,4 +60,4 @@ async def start_exporter(
         client = await aiohttp_client(create_app(exporter))
         return exporter, client
 
-    yield start
+    return start

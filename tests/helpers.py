@@ -7,7 +7,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import yaml
@@ -17,17 +17,16 @@ from exporter.config import Config, parse_config
 from exporter.plugin_manager import collect_providers, make_plugin_manager
 from exporter.provider import ProviderClass
 
-T = TypeVar("T")
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 async def wait_for(
-    check: Callable[[], Awaitable[T | None]] | Callable[[], T | None],
+    check: Callable[[], Awaitable[Any]] | Callable[[], Any],
     *,
     timeout: float = 20.0,
     interval: float = 0.05,
     what: str = "condition",
-) -> T:
+) -> Any:
     """Poll a condition until it returns something truthy, or fail at the deadline."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -37,7 +36,7 @@ async def wait_for(
             result = await result
         last = result
         if result:
-            return result  # type: ignore[return-value]
+            return result
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 

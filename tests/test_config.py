@@ -97,7 +97,7 @@ class TestMistakes:
             ),
             (
                 GOOD.replace("namirial", "twilio"),
-                "accounts.eu.provider: no plugin supplies provider 'twilio'; known providers: namirial",
+                "accounts.eu.provider: no plugin supplies provider 'twilio'; known providers: ",
             ),
             (GOOD.replace("    provider: namirial\n", ""), "accounts.eu.provider: field required"),
             ("accounts: {}\n", "accounts: at least one account is needed"),

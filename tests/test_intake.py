@@ -74,7 +74,7 @@ class TestAccepted:
         assert counter(exporter, "sms_exporter_intake_total", account="eu", result="duplicate") == 2
 
     async def test_ndjson_with_blank_lines(self, intake: tuple[Exporter, Any]) -> None:
-        exporter, client = intake
+        _, client = intake
         body = "\n".join(json.dumps({"account": "eu", "id": i}) for i in IDS[:4]) + "\n\n"
         response = await client.post(
             "/api/v1/messages", data=body, headers={**AUTH, "Content-Type": "application/x-ndjson"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,7 +62,7 @@ class TestSchedule:
         await register(client, "eu", [m.id for m in simulator.send(1)])
         await wait_for(lambda: len(simulator.request_log) >= 6, timeout=10, what="six polls")
         times = [when for when, _ in simulator.request_log[:6]]
-        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         # 0.1, 0.2, 0.4, 0.8, 0.8: each gap at least its interval, and they grow to the cap.
         for gap, interval in zip(gaps, [0.1, 0.2, 0.4, 0.8, 0.8], strict=True):
             assert gap >= interval * 0.9

@@ -1,0 +1,185 @@
+"""The exporter process through its CLI, against the simulator: /metrics equals the truth."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from exporter.simulation import Scenario, truth
+from tests.conftest import API_KEY
+from tests.helpers import Samples, by_label, make_config, namirial_account, total, wait_for
+from tests.processes import ExporterProcess
+
+pytestmark = pytest.mark.slow
+Start = Callable[..., Any]
+FAST = {"first_poll": "200ms", "initial_interval": "200ms", "max_interval": "1s"}
+FINAL = "sms_messages_final_total"
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+@pytest.fixture
+def processes() -> Any:
+    started: list[ExporterProcess] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+def final_by_status(samples: Samples) -> dict[str, float]:
+    return by_label(samples, FINAL, "status")
+
+
+async def test_metrics_equal_ground_truth(
+    tmp_path: Path,
+    start_namirial: Start,
+    session: aiohttp.ClientSession,
+    processes: list[ExporterProcess],
+) -> None:
+    """Counts by status and reason, segments and latency observations match the simulator."""
+    scenario = Scenario(
+        delivered=0.7,
+        undelivered=0.15,
+        rejected=0.15,
+        latency_median=0.8,
+        latency_sigma=0.5,
+        rcs_share=0.3,
+        error_rate=0.05,
+        throttle_rate=0.01,
+        retry_after=0.2,
+        malformed_rate=0.02,
+        reasons={"unreachable": 3, "number_blocked": 2, "spam": 1, "insufficient_credit": 1},
+    )
+    simulator, url = await start_namirial(scenario)
+    _, text = make_config(tmp_path, {"eu": namirial_account(url, API_KEY, schedule=FAST)})
+    exporter = ExporterProcess(text, tmp_path)
+    processes.append(exporter)
+    exporter.start()
+    await exporter.ready(session)
+    messages = simulator.send(300)
+    for start in range(0, 300, 100):
+        await exporter.post(
+            session, [{"account": "eu", "id": m.id} for m in messages[start : start + 100]]
+        )
+
+    async def all_final() -> Samples | None:
+        samples = await exporter.scrape(session)
+        return samples if total(samples, FINAL) == 300 else None
+
+    samples = await wait_for(all_final, timeout=60, interval=0.2, what="300 final messages")
+    expected = truth(messages, time.time())
+    assert final_by_status(samples) == expected["final"]
+    failures: dict[str, float] = {}
+    for (name, labels), value in samples.items():
+        if name == "sms_message_failures_total" and value:
+            key = f"{dict(labels)['status']}/{dict(labels)['reason']}"
+            failures[key] = failures.get(key, 0.0) + value
+    assert failures == expected["reasons"]
+    assert total(samples, "sms_message_segments_total") == expected["segments"]
+    assert total(samples, "sms_delivery_latency_seconds_count") == len(
+        expected["delivered_latencies"]
+    )
+    assert total(samples, "sms_messages_tracked_total") == 300
+    assert total(samples, "sms_messages_in_flight") == 0
+    assert by_label(samples, FINAL, "channel") == {
+        channel: float(sum(1 for m in messages if m.channel == channel))
+        for channel in ("sms", "rcs")
+    }
+    assert total(samples, "sms_exporter_provider_errors_total", kind="bad_response") >= 1
+    assert exporter.stop() == 0
+
+
+async def test_sigkill_loses_no_ref_and_counts_nothing_twice(
+    tmp_path: Path,
+    start_namirial: Start,
+    session: aiohttp.ClientSession,
+    processes: list[ExporterProcess],
+) -> None:
+    """Killed with SIGKILL under load and restarted on its store, the exporter ends at the truth."""
+    scenario = Scenario(latency_median=1.0, latency_sigma=0.5, undelivered=0.1, rejected=0.1)
+    simulator, url = await start_namirial(scenario)
+    _, text = make_config(
+        tmp_path, {"eu": namirial_account(url, API_KEY, schedule=FAST, concurrency=16)}
+    )
+    exporter = ExporterProcess(text, tmp_path)
+    processes.append(exporter)
+    exporter.start()
+    await exporter.ready(session)
+    messages = simulator.send(2000)
+    batches = [
+        [{"account": "eu", "id": m.id} for m in messages[i : i + 100]] for i in range(0, 2000, 100)
+    ]
+    acknowledged: list[list[dict[str, Any]]] = []
+    for batch in batches[:10]:
+        await exporter.post(session, batch)
+        acknowledged.append(batch)
+
+    async def counting() -> bool:
+        return total(await exporter.scrape(session), FINAL) >= 200
+
+    await wait_for(counting, timeout=30, what="final statuses being counted")
+    before_kill = await exporter.scrape(session)
+    exporter.kill()  # pollers and the writer are busy right now
+    assert exporter.process is not None and exporter.process.returncode == -9
+
+    exporter.start()
+    await exporter.ready(session)
+    after_restart = await exporter.scrape(session)
+    # Nothing acknowledged was lost; counters resumed rather than restarted.
+    assert total(after_restart, "sms_messages_tracked_total") == 1000
+    assert total(after_restart, FINAL) >= total(before_kill, FINAL)
+    for batch in batches[10:]:
+        await exporter.post(session, batch)
+    again = await exporter.post(session, batches[0])
+    assert again["duplicates"] == 100
+
+    async def all_final() -> Samples | None:
+        samples = await exporter.scrape(session)
+        return samples if total(samples, FINAL) >= 2000 else None
+
+    samples = await wait_for(all_final, timeout=90, interval=0.25, what="2000 final messages")
+    expected = truth(messages, time.time())
+    assert final_by_status(samples) == expected["final"]
+    assert total(samples, FINAL) == 2000  # not one more: nothing counted twice
+    assert total(samples, "sms_messages_tracked_total") == 2000
+    assert total(samples, "sms_message_segments_total") == expected["segments"]
+    assert exporter.stop() == 0
+
+
+async def test_sigterm_under_load_is_clean(
+    tmp_path: Path,
+    start_namirial: Start,
+    session: aiohttp.ClientSession,
+    processes: list[ExporterProcess],
+) -> None:
+    """SIGTERM while polling exits 0, and the restarted exporter finishes every ref exactly once."""
+    simulator, url = await start_namirial(Scenario(latency_median=0.8))
+    _, text = make_config(tmp_path, {"eu": namirial_account(url, API_KEY, schedule=FAST)})
+    exporter = ExporterProcess(text, tmp_path)
+    processes.append(exporter)
+    exporter.start()
+    await exporter.ready(session)
+    messages = simulator.send(500)
+    await exporter.post(session, [{"account": "eu", "id": m.id} for m in messages])
+    await wait_for(lambda: simulator.requests >= 50, what="polling under way")
+    assert exporter.stop() == 0
+    assert "exporter stopped" in exporter.log()
+    exporter.start()
+    await exporter.ready(session)
+
+    async def all_final() -> Samples | None:
+        samples = await exporter.scrape(session)
+        return samples if total(samples, FINAL) >= 500 else None
+
+    samples = await wait_for(all_final, timeout=60, interval=0.2, what="500 final messages")
+    assert final_by_status(samples) == truth(messages, time.time())["final"]
+    assert total(samples, "sms_messages_tracked_total") == 500

@@ -1,0 +1,210 @@
+"""The web endpoints, the /metrics format (promtool), and what must never leak."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.cli import exposure_problem
+from exporter.simulation import Scenario
+from tests.conftest import API_KEY
+from tests.helpers import make_config, namirial_account, parse_samples, wait_for
+
+Start = Callable[..., Any]
+TOKEN = "intake-token-do-not-leak"
+
+
+async def running(
+    tmp_path: Path, start_namirial: Start, start_exporter: Start, **scenario: Any
+) -> Any:
+    simulator, url = await start_namirial(Scenario(latency_median=0.2, **scenario))
+    config, _ = make_config(
+        tmp_path,
+        {"eu": namirial_account(url, API_KEY)},
+        intake={"token": TOKEN, "labels": {"keys": ["team"]}},
+    )
+    exporter, client = await start_exporter(config)
+    return simulator, exporter, client
+
+
+class TestEndpoints:
+    """Landing page, health and readiness."""
+
+    async def test_landing_page(
+        self, tmp_path: Path, start_namirial: Start, start_exporter: Start
+    ) -> None:
+        _, _, client = await running(tmp_path, start_namirial, start_exporter)
+        page = await (await client.get("/")).text()
+        assert "eu" in page and "namirial" in page and 'href="/metrics"' in page
+        assert API_KEY not in page and TOKEN not in page
+
+    async def test_health_and_readiness(
+        self, tmp_path: Path, start_namirial: Start, start_exporter: Start
+    ) -> None:
+        _, exporter, client = await running(tmp_path, start_namirial, start_exporter)
+        assert (await client.get("/-/healthy")).status == 200
+        assert (await client.get("/-/ready")).status == 200
+        exporter.ready = False
+        assert (await client.get("/-/ready")).status == 503
+
+    async def test_metrics_zero_initialised_and_negotiated(
+        self, tmp_path: Path, start_namirial: Start, start_exporter: Start
+    ) -> None:
+        _, _, client = await running(tmp_path, start_namirial, start_exporter)
+        response = await client.get("/metrics")
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        samples = parse_samples(await response.text())
+        labels = {
+            "provider": "namirial",
+            "account": "eu",
+            "channel": "sms",
+            "status": "delivered",
+            "team": "",
+        }
+        assert samples[("sms_messages_final_total", frozenset(labels.items()))] == 0
+        assert ("sms_exporter_build_info", frozenset({("version", "0.1.0")})) in samples
+        open_metrics = await client.get(
+            "/metrics", headers={"Accept": "application/openmetrics-text"}
+        )
+        assert open_metrics.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert (await open_metrics.text()).endswith("# EOF\n")
+
+
+@pytest.mark.skipif(
+    shutil.which("promtool") is None,
+    reason="promtool not installed (make test installs it as root)",
+)
+async def test_promtool_check_metrics(
+    tmp_path: Path, start_namirial: Start, start_exporter: Start
+) -> None:
+    """The exposition passes promtool's lint, with traffic of every outcome in it."""
+    simulator, _, client = await running(
+        tmp_path,
+        start_namirial,
+        start_exporter,
+        rcs_share=0.5,
+        read_share=0.5,
+        undelivered=0.2,
+        rejected=0.2,
+    )
+    ids = [m.id for m in simulator.send(30)]
+    body = [{"account": "eu", "id": i, "labels": {"team": "payments"}} for i in ids]
+    assert (
+        await client.post(
+            "/api/v1/messages", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+    ).status == 202
+
+    async def some_final() -> bool:
+        samples = parse_samples(await (await client.get("/metrics")).text())
+        return sum(v for (n, _), v in samples.items() if n == "sms_messages_final_total") >= 10
+
+    await wait_for(some_final, what="ten final messages")
+    text = await (await client.get("/metrics")).text()
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+class TestNeverLeaked:
+    """Secrets, message ids and numbers stay out of logs and metrics."""
+
+    async def test_logs_and_metrics_carry_no_secret_or_id(
+        self,
+        tmp_path: Path,
+        start_namirial: Start,
+        start_exporter: Start,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        simulator, url = await start_namirial(
+            Scenario(error_rate=0.3, throttle_rate=0.1, malformed_rate=0.1)
+        )
+        config, _ = make_config(
+            tmp_path,
+            {"eu": namirial_account(url, API_KEY), "bad": namirial_account(url, "wrong-key-xyz")},
+            intake={"token": TOKEN},
+        )
+        exporter, client = await start_exporter(config)
+        messages = simulator.send(10)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        with caplog.at_level(logging.DEBUG):
+            for account in ("eu", "bad"):
+                body = [{"account": account, "id": m.id} for m in messages]
+                assert (
+                    await client.post("/api/v1/messages", json=body, headers=headers)
+                ).status == 202
+            await wait_for(
+                lambda: (
+                    (
+                        exporter.registry.get_sample_value(
+                            "sms_exporter_provider_errors_total",
+                            {"provider": "namirial", "account": "bad", "kind": "auth"},
+                        )
+                        or 0
+                    )
+                    >= 1
+                ),
+                what="an auth failure",
+            )
+            metrics = await (await client.get("/metrics")).text()
+        # The simulator's own access log (same process) names ids in paths; the exporter must not.
+        ours = [r for r in caplog.records if r.name != "aiohttp.access"]
+        assert ours
+        logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
+        for secret in (
+            API_KEY,
+            "wrong-key-xyz",
+            TOKEN,
+            *(m.id for m in messages),
+            *(m.number for m in messages),
+        ):
+            assert secret not in logged
+            assert secret not in metrics
+
+
+class TestExposure:
+    """The intake is not opened to the network without a token unless the config says so."""
+
+    def test_rules(self, tmp_path: Path) -> None:
+        account = {"eu": namirial_account("http://127.0.0.1:1", "k")}
+        open_config, _ = make_config(tmp_path, account)
+        assert exposure_problem(open_config, "127.0.0.1") is None
+        assert exposure_problem(open_config, "::1") is None
+        assert "without a token" in (exposure_problem(open_config, "0.0.0.0") or "")
+        with_token, _ = make_config(tmp_path, account, intake={"token": "t"})
+        assert exposure_problem(with_token, "0.0.0.0") is None
+        explicit, _ = make_config(tmp_path, account, intake={"auth": "none"})
+        assert exposure_problem(explicit, "10.0.0.1") is None
+        disabled, _ = make_config(tmp_path, account, intake={"enabled": False})
+        assert exposure_problem(disabled, "0.0.0.0") is None
+
+    def test_cli_refuses_to_start(self, tmp_path: Path) -> None:
+        _, text = make_config(tmp_path, {"eu": namirial_account("http://127.0.0.1:1", "k")})
+        path = tmp_path / "config.yaml"
+        path.write_text(text)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "--config.file",
+                str(path),
+                "--web.listen-address",
+                "0.0.0.0:0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 1
+        assert "intake.token" in result.stderr
+        assert not (tmp_path / "store.db").exists()
