@@ -109,6 +109,10 @@ class Store:
         """Run blocking store work on the store's own thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
+    def run_sync(self, work: Callable[[], T]) -> T:
+        """Run store work on the store's thread from synchronous code (tools, tests)."""
+        return self._executor.submit(work).result()
+
     def open(self) -> None:
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -141,7 +145,7 @@ class Store:
 
     def close(self) -> None:
         """Close from synchronous code (tools, tests)."""
-        self._executor.submit(self.close_db).result()
+        self.run_sync(self.close_db)
         self.shutdown()
 
     @property

@@ -1,0 +1,68 @@
+"""Providers that take several refs per call get them in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from exporter.config import parse_config
+from exporter.provider import (
+    Observation,
+    Provider,
+    ProviderSettings,
+    RefModel,
+    RefOutcome,
+    RefReport,
+)
+from exporter.statuses import Status
+from tests.helpers import providers, wait_for
+
+
+class BatchRef(RefModel):
+    id: str
+
+
+class BatchProvider(Provider[ProviderSettings, BatchRef]):
+    """A throwaway provider whose API answers ten refs per call, all delivered."""
+
+    name = "batchy"
+    Settings = ProviderSettings
+    Ref = BatchRef
+    reasons = frozenset()
+    batch_size: ClassVar[int] = 10
+    calls: ClassVar[list[int]] = []
+
+    async def fetch(self, refs: Sequence[BatchRef]) -> list[RefOutcome]:
+        self.calls.append(len(refs))
+        return [
+            RefReport([Observation(key="", status=Status.DELIVERED, provider_status="ok")])
+            for _ in refs
+        ]
+
+
+async def test_refs_polled_in_batches(tmp_path: Path, start_exporter: Callable[..., Any]) -> None:
+    known: dict[str, ProviderClass] = {**providers(), "batchy": BatchProvider}
+    document = {
+        "store": {"path": str(tmp_path / "store.db")},
+        "accounts": {"b": {"provider": "batchy", "rate_limit": 1000, "concurrency": 2}},
+    }
+    config = parse_config(yaml.safe_dump(document), known, {})
+    exporter, client = await start_exporter(config)
+    # Registered with a first poll in the past, so all 95 are due together.
+    body = [
+        {"account": "b", "id": f"r{n}", "submitted_at": "2026-01-01T00:00:00Z"} for n in range(95)
+    ]
+    response = await client.post("/api/v1/messages", json=body)
+    assert response.status == 202
+
+    def delivered() -> float:
+        labels = {"provider": "batchy", "account": "b", "channel": "sms", "status": "delivered"}
+        return exporter.registry.get_sample_value("sms_messages_final_total", labels) or 0.0
+
+    await wait_for(lambda: delivered() == 95, what="95 delivered")
+    assert sum(BatchProvider.calls) == 95
+    assert max(BatchProvider.calls) == 10
+    assert len(BatchProvider.calls) <= 12
