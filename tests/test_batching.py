@@ -12,6 +12,7 @@ from exporter.config import parse_config
 from exporter.provider import (
     Observation,
     Provider,
+    ProviderClass,
     ProviderSettings,
     RefModel,
     RefOutcome,
