@@ -39,6 +39,8 @@ BLOCKED_PAUSE = 300.0
 """Pause when the provider says the account is blocked, not merely throttled."""
 AUTH_BACKOFF = (30.0, 600.0)
 """First and largest pause after refused credentials."""
+LOG_EVERY = 30.0
+"""Seconds between two warnings of one kind for one account."""
 IDLE_WAKE = 1.0
 """Longest the dispatcher sleeps without looking at the store."""
 
@@ -74,6 +76,7 @@ class AccountPoller:
         self._wake = asyncio.Event()
         self._throttle_pause = THROTTLE_BACKOFF[0]
         self._auth_pause = AUTH_BACKOFF[0]
+        self._logged: dict[str, tuple[float, int]] = {}
 
     def wake(self) -> None:
         """New refs arrived: look at the store now rather than at the next idle wake."""
@@ -81,6 +84,9 @@ class AccountPoller:
 
     async def run(self) -> None:
         """Poll until cancelled. Cancelling loses nothing: unreported polls simply happen again."""
+        # A fresh start (also after a crash) forgets batches that were never reported.
+        self._queue = asyncio.Queue(maxsize=self._concurrency)
+        self._reserved.clear()
         async with asyncio.TaskGroup() as group:
             group.create_task(self._dispatch())
             for _ in range(self._concurrency):
@@ -204,9 +210,21 @@ class AccountPoller:
     def _on_error(self, error: ProviderError) -> None:
         self._metrics.errors.labels(*self._labels, error.kind).inc()
         self._metrics.up.labels(*self._labels).set(0)
-        log.warning(
-            "poll failed", extra={"account": self.account, "kind": error.kind, "error": str(error)}
+        self._log_limited(
+            "poll failed",
+            error.kind,
+            {"account": self.account, "kind": error.kind, "error": str(error)},
         )
+
+    def _log_limited(self, message: str, kind: str, fields: dict[str, object]) -> None:
+        """One warning per kind and account every LOG_EVERY seconds: outages must not flood logs."""
+        now = self._clock()
+        last, suppressed = self._logged.get(kind, (float("-inf"), 0))
+        if now - last < LOG_EVERY:
+            self._logged[kind] = (last, suppressed + 1)
+            return
+        self._logged[kind] = (now, 0)
+        log.warning(message, extra={**fields, "suppressed_since_last": suppressed})
 
     def _on_throttled(self, throttled: Throttled) -> None:
         self._metrics.throttled.labels(*self._labels).inc()
