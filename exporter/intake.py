@@ -173,13 +173,7 @@ class Intake:
             recorder = OutcomeRecorder(account.provider.name, account.name, values)
             recorder.tracked()
             out.extend(recorder.deltas)
-        merged: dict[tuple[str, tuple[str, ...]], float] = defaultdict(float)
-        for name, labels, amount in out:
-            merged[(name, labels)] += amount
-        return [
-            (name, self._ledger.storage_key(name, labels), amount)
-            for (name, labels), amount in merged.items()
-        ]
+        return self._ledger.storage_rows(out)
 
     def zero_label_set(self, account: Account, values: tuple[str, ...]) -> None:
         """Zero-initialise an account's series for one combination of application labels."""

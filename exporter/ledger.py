@@ -62,6 +62,17 @@ class Ledger(Collector):
         """The JSON object under which the store keeps a series."""
         return json.dumps(dict(zip(self._label_names[series], labels, strict=True)), sort_keys=True)
 
+    def storage_rows(self, deltas: Iterable[Delta]) -> list[tuple[str, str, float]]:
+        """Deltas summed per series and keyed as the store keeps them; zero sums left out."""
+        merged: dict[tuple[str, tuple[str, ...]], float] = defaultdict(float)
+        for name, labels, amount in deltas:
+            merged[(name, labels)] += amount
+        return [
+            (name, self.storage_key(name, labels), amount)
+            for (name, labels), amount in merged.items()
+            if amount
+        ]
+
     def load(self, rows: Iterable[tuple[str, str, float]]) -> None:
         """Restore values saved by the store; series whose labels changed are reshaped."""
         for name, labels_json, value in rows:

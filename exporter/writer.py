@@ -17,7 +17,7 @@ from functools import partial
 
 from exporter.ledger import Ledger
 from exporter.outcomes import Delta
-from exporter.store import RefUpdate, SeriesRow, Store
+from exporter.store import RefUpdate, Store
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class Writer:
         updates, deltas, callbacks = self._updates, self._deltas, self._callbacks
         self._updates, self._deltas, self._callbacks = [], [], []
         self._has_work.clear()
-        rows = self._rows(deltas)
+        rows = self._ledger.storage_rows(deltas)
         while True:
             try:
                 await asyncio.shield(self._store.run(partial(self._store.apply, updates, rows)))
@@ -90,13 +90,3 @@ class Writer:
             callback()
         async with self._room:
             self._room.notify_all()
-
-    def _rows(self, deltas: Sequence[Delta]) -> list[SeriesRow]:
-        merged: dict[tuple[str, tuple[str, ...]], float] = {}
-        for name, labels, amount in deltas:
-            merged[(name, labels)] = merged.get((name, labels), 0.0) + amount
-        return [
-            (name, self._ledger.storage_key(name, labels), amount)
-            for (name, labels), amount in merged.items()
-            if amount
-        ]
