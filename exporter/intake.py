@@ -170,7 +170,9 @@ class Intake:
         for ref in new_refs:
             account = self._accounts[ref.account]
             values = self.app_label_values(ref.labels)
-            recorder = OutcomeRecorder(account.provider.name, account.name, values)
+            recorder = OutcomeRecorder(
+                account.provider.name, account.name, values, account.provider.final_statuses
+            )
             recorder.tracked()
             out.extend(recorder.deltas)
         return self._ledger.storage_rows(out)
@@ -189,6 +191,7 @@ class Intake:
                 read_channels=provider.read_channels,
                 reasons=provider.reasons,
                 app_labels=values,
+                final_statuses=provider.final_statuses,
             )
         )
 

@@ -36,6 +36,7 @@ COST = "sms_message_cost_total"
 IN_FLIGHT = "sms_messages_in_flight"
 DROPPED = "sms_exporter_refs_dropped_total"
 CONTRADICTIONS = "sms_exporter_status_contradictions_total"
+FINAL_BY_COUNTRY = "sms_messages_final_by_country_total"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,13 @@ SPECS = (
         "counter",
         "Undelivered and rejected messages by failure reason.",
         ("provider", "account", "channel", "status", "reason"),
+    ),
+    SeriesSpec(
+        FINAL_BY_COUNTRY,
+        "counter",
+        "Final messages by destination country (ISO 3166 alpha-2), where an account enables it.",
+        ("provider", "account", "country", "status"),
+        application_labels=False,
     ),
     SeriesSpec(READ, "counter", "RCS read receipts.", ("provider", "account", "channel")),
     SeriesSpec(
@@ -122,10 +130,17 @@ def bucket_label(seconds: float) -> str:
 class OutcomeRecorder:
     """Builds the deltas for one account and one set of application label values."""
 
-    def __init__(self, provider: str, account: str, app_labels: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        provider: str,
+        account: str,
+        app_labels: tuple[str, ...] = (),
+        final_statuses: frozenset[Status] = FINAL_STATUSES,
+    ) -> None:
         self.provider = provider
         self.account = account
         self.app_labels = app_labels
+        self.final_statuses = final_statuses
         self.deltas: list[Delta] = []
 
     def _add(self, name: str, labels: tuple[str, ...], amount: float = 1.0) -> None:
@@ -137,9 +152,9 @@ class OutcomeRecorder:
 
     def moved(self, old: Status, new: Status) -> None:
         """An open message changed status (or a pending ref became messages)."""
-        if not old.is_final:
+        if old not in self.final_statuses:
             self._add(IN_FLIGHT, (old.value,), -1)
-        if not new.is_final:
+        if new not in self.final_statuses:
             self._add(IN_FLIGHT, (new.value,), 1)
 
     def left_pending(self) -> None:
@@ -148,7 +163,7 @@ class OutcomeRecorder:
 
     def appeared(self, status: Status) -> None:
         """A message of a ref first seen by the provider (the ref's pending already left)."""
-        if not status.is_final:
+        if status not in self.final_statuses:
             self._add(IN_FLIGHT, (status.value,), 1)
 
     def final(
@@ -159,8 +174,13 @@ class OutcomeRecorder:
         segments: int | None,
         cost: float | None,
         currency: str | None,
+        country: str | None = None,
     ) -> None:
         self._add(FINAL, (channel, status.value))
+        if country is not None:
+            self.deltas.append(
+                (FINAL_BY_COUNTRY, (self.provider, self.account, country, status.value), 1.0)
+            )
         if status in FAILURE_STATUSES:
             self._add(FAILURES, (channel, status.value, reason or "other"))
         if segments:
@@ -195,6 +215,7 @@ def zero_series(
     read_channels: Iterable[str],
     reasons: Iterable[str],
     app_labels: tuple[str, ...],
+    final_statuses: frozenset[Status] = FINAL_STATUSES,
 ) -> list[Delta]:
     """Every known label combination of an account at 0, so ratios work from the first scrape."""
     base = (provider, account)
@@ -202,7 +223,11 @@ def zero_series(
         (TRACKED, (*base, *app_labels), 0.0),
         (CONTRADICTIONS, base, 0.0),
         *((DROPPED, (*base, reason), 0.0) for reason in ("not_found", "invalid")),
-        *((IN_FLIGHT, (*base, status.value, *app_labels), 0.0) for status in OPEN_STATUSES),
+        *(
+            (IN_FLIGHT, (*base, status.value, *app_labels), 0.0)
+            for status in OPEN_STATUSES
+            if status not in final_statuses
+        ),
     ]
     all_reasons = sorted({*reasons, "other"})
     for channel in channels:
@@ -213,7 +238,7 @@ def zero_series(
         )
         zeros.extend(
             (FINAL, (*base, channel, status.value, *app_labels), 0.0)
-            for status in sorted(FINAL_STATUSES)
+            for status in sorted(final_statuses)
         )
         zeros.extend(
             (FAILURES, (*base, channel, status.value, reason, *app_labels), 0.0)

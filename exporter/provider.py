@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from exporter.durations import Duration
 from exporter.errors import ProviderError, RefInvalid, RefNotFound
 from exporter.http import ProviderHttp
-from exporter.statuses import Status
+from exporter.statuses import FINAL_STATUSES, Status
 
 if TYPE_CHECKING:
     from exporter.simulation import DemoSimulator
@@ -158,6 +158,8 @@ class Provider(ABC, Generic[SettingsT, RefT]):
     """Channels on which read receipts arrive after delivery."""
     batch_size: ClassVar[int] = 1
     """How many refs one :meth:`fetch` call takes."""
+    final_statuses: ClassVar[frozenset[Status]] = FINAL_STATUSES
+    """Statuses after which this API reports nothing more (add ``sent`` where it stops there)."""
 
     def __init__(self, settings: SettingsT, http: ProviderHttp) -> None:
         self.settings = settings

@@ -128,6 +128,7 @@ class Exporter:
             channels=provider_class.channels,
             read_channels=provider_class.read_channels,
             application_labels=self.config.intake.labels.keys,
+            final_statuses=provider_class.final_statuses,
         )
         snapshot = AccountSnapshot(provider_class.name, account.name)
         self.state.snapshots[account.name] = snapshot

@@ -10,6 +10,8 @@ class Status(StrEnum):
 
     ``pending`` is the exporter's own: registered, not yet seen in any provider
     answer. ``expired`` is set by the exporter when the tracking window closes.
+    Which statuses are final depends on the provider (``Provider.final_statuses``):
+    for an API that reports nothing after ``sent``, ``sent`` is final.
     """
 
     PENDING = "pending"
@@ -19,10 +21,6 @@ class Status(StrEnum):
     UNDELIVERED = "undelivered"
     REJECTED = "rejected"
     EXPIRED = "expired"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATUSES
 
     @property
     def rank(self) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from exporter.errors import RefInvalid, RefNotFound
 from exporter.outcomes import Delta, OutcomeRecorder
 from exporter.provider import Observation, RefReport, ScheduleSettings
-from exporter.statuses import OTHER, Status
+from exporter.statuses import FINAL_STATUSES, OTHER, Status
 from exporter.store import DueRef, RefUpdate
 
 
@@ -64,6 +64,7 @@ class AccountRules:
     channels: tuple[str, ...] = ("sms",)
     read_channels: frozenset[str] = frozenset()
     application_labels: tuple[str, ...] = ()
+    final_statuses: frozenset[Status] = FINAL_STATUSES
 
 
 PollResult = tuple[RefUpdate, list[Delta]]
@@ -112,7 +113,9 @@ class Tracker:
         if isinstance(error, RefNotFound) and young:
             # Some APIs answer 404 for a moment after a send: ask again shortly.
             return self._conclude(ref, state, record, now, ref.polls + 1, now, finished=False)
-        open_statuses = [m.status for m in state.messages.values() if not m.status.is_final]
+        open_statuses = [
+            m.status for m in state.messages.values() if m.status not in self.rules.final_statuses
+        ]
         record.dropped(error.kind, open_statuses or ([] if state.messages else [Status.PENDING]))
         update = RefUpdate(ref.id, state.dump(), ref.polls + 1, now, None, now)
         return update, record.deltas
@@ -151,20 +154,21 @@ class Tracker:
         record: OutcomeRecorder,
     ) -> None:
         rules = self.rules
+        final = rules.final_statuses
         channel = seen.channel if seen.channel in rules.channels else OTHER
         message = state.messages.get(seen.key)
         newly_final = False
         if message is None:
             message = state.messages[seen.key] = MessageState(seen.status, channel)
             record.appeared(seen.status)
-            newly_final = seen.status.is_final
-        elif message.status.is_final:
-            if seen.status.is_final and seen.status is not message.status:
+            newly_final = seen.status in final
+        elif message.status in final:
+            if seen.status in final and seen.status is not message.status:
                 record.contradiction()
         elif seen.status.rank > message.status.rank:
             record.moved(message.status, seen.status)
             message.status = seen.status
-            newly_final = seen.status.is_final
+            newly_final = seen.status in final
         if newly_final:
             reason = seen.reason if seen.reason in rules.reasons else OTHER
             record.final(
@@ -191,7 +195,7 @@ class Tracker:
     def _still_open(self, state: RefState, now: float) -> bool:
         window = self.rules.schedule.read_receipt_window
         for message in state.messages.values():
-            if not message.status.is_final:
+            if message.status not in self.rules.final_statuses:
                 return True
             awaiting_read = (
                 message.channel in self.rules.read_channels
@@ -207,7 +211,7 @@ class Tracker:
         if not state.messages:
             state.messages[""] = MessageState(Status.PENDING, self.rules.channels[0])
         for message in state.messages.values():
-            if message.status.is_final:
+            if message.status in self.rules.final_statuses:
                 continue
             record.moved(message.status, Status.EXPIRED)
             message.status = Status.EXPIRED
