@@ -65,6 +65,9 @@ class Scenario(BaseModel):
     segments: dict[int, float] = Field(default_factory=lambda: {1: 0.8, 2: 0.15, 3: 0.05})
     throttle_rate: float = Field(0.0, ge=0, le=1, description="share of requests answered 429")
     retry_after: float = Field(1.0, ge=0, description="Retry-After of those 429s")
+    blocked_rate: float = Field(
+        0.0, ge=0, le=1, description="share answered 'account blocked' where the API has it"
+    )
     error_rate: float = Field(0.0, ge=0, le=1, description="share answered with a 5xx")
     malformed_rate: float = Field(0.0, ge=0, le=1, description="share answered with broken JSON")
     slow_rate: float = Field(0.0, ge=0, le=1, description="share answered only after slow_seconds")
@@ -171,46 +174,49 @@ class MessageFactory:
         )
 
 
-def truth(messages: list[SimMessage], now: float) -> dict[str, Any]:
-    """What really happened to the messages, in the terms of the exporter's metrics."""
+def truth(
+    messages: list[SimMessage],
+    now: float,
+    *,
+    fate_of: Callable[[SimMessage], str] | None = None,
+    final_stages: frozenset[str] = FINAL_STAGES,
+    segments: bool = True,
+    latency: bool = True,
+) -> dict[str, Any]:
+    """What really happened to the messages, in the terms of the exporter's metrics.
+
+    ``fate_of`` gives what the provider's API can show (an API that stops at
+    "sent" shows delivered and undelivered messages as sent); the counts of
+    segments and latencies are left out where the API does not report them.
+    """
     final: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
-    segments = 0
+    segment_count = 0
     delivered_latencies: list[float] = []
     reads = 0
     open_count = 0
     for message in messages:
-        stage, _ = message.stage_at(now)
-        fate = message.fate
-        if fate not in FINAL_STAGES:
+        fate = fate_of(message) if fate_of is not None else message.fate
+        if fate not in final_stages:
             open_count += 1
             continue
         final[fate] += 1
-        segments += message.segments
-        if message.reason is not None:
+        if segments:
+            segment_count += message.segments
+        if message.reason is not None and fate in ("undelivered", "rejected"):
             reasons[f"{fate}/{message.reason}"] += 1
-        if message.delivered_at is not None:
+        if latency and fate == "delivered" and message.delivered_at is not None:
             delivered_latencies.append(message.delivered_at - message.accepted_at)
         if message.read_at is not None:
             reads += 1
-        del stage
     return {
         "messages": len(messages),
         "final": dict(final),
         "reasons": dict(reasons),
-        "segments": segments,
+        "segments": segment_count,
         "reads": reads,
         "never_final": open_count,
         "delivered_latencies": delivered_latencies,
-        "last_final_at": max(
-            (
-                when
-                for m in messages
-                for when, stage in m.stages
-                if stage in FINAL_STAGES | {"read"}
-            ),
-            default=now,
-        ),
     }
 
 
@@ -221,11 +227,12 @@ class Faults:
         self._factory = factory
 
     def draw(self) -> str | None:
-        """``throttle``, ``error``, ``malformed``, ``slow`` or None."""
+        """``throttle``, ``blocked``, ``error``, ``malformed``, ``slow`` or None."""
         s, rng = self._factory.scenario, self._factory.rng
         roll = rng.random()
         for kind, rate in (
             ("throttle", s.throttle_rate),
+            ("blocked", s.blocked_rate),
             ("error", s.error_rate),
             ("malformed", s.malformed_rate),
             ("slow", s.slow_rate),

@@ -78,8 +78,9 @@ class Tracker:
         self._label_cache: dict[str, tuple[str, ...]] = {}
 
     def recorder(self, labels: str) -> OutcomeRecorder:
+        rules = self.rules
         return OutcomeRecorder(
-            self.rules.provider, self.rules.account, self.app_label_values(labels)
+            rules.provider, rules.account, self.app_label_values(labels), rules.final_statuses
         )
 
     def app_label_values(self, labels: str) -> tuple[str, ...]:

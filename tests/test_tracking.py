@@ -244,3 +244,18 @@ class TestGone:
         assert update.last_poll_at == T0 + 10 and update.polls == 1
         ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 20))
         assert ref.total(LATENCY_SUM) == 15
+
+
+class TestProviderFinalStatuses:
+    """Where an API reports nothing after sent, sent is final and leaves the in-flight gauge."""
+
+    def test_sent_final(self) -> None:
+        from exporter.statuses import FINAL_STATUSES
+
+        ref, track = Ref(), tracker(final_statuses=FINAL_STATUSES | {Status.SENT})
+        ref.apply(track.report(ref.row, seen(Status.QUEUED), T0 + 1))
+        update = ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 2))
+        assert update.next_poll_at is None
+        assert ref.total(FINAL, "sent") == 1
+        assert sum(v for (n, _), v in ref.counts.items() if n == IN_FLIGHT) == 0
+        assert ref.total(LATENCY_BUCKET) == 0

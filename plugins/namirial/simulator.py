@@ -124,7 +124,7 @@ class NamirialSimulator:
         if request.headers.get("X-Api-Key") != self.api_key:
             return web.json_response({"message": "Forbidden"}, status=403)
         fault = self.faults.draw()
-        if fault == "throttle":
+        if fault in ("throttle", "blocked"):  # Namirial has no separate 'blocked' answer
             retry = self.factory.scenario.retry_after
             return web.json_response(
                 {"message": "Too Many Requests"}, status=429, headers={"Retry-After": f"{retry:g}"}

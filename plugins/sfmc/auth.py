@@ -1,0 +1,127 @@
+"""OAuth2 tokens for one SFMC account: fetched once, shared by every poll, renewed before expiry.
+
+Concurrent polls that find no valid token wait on one request to the token
+endpoint instead of each sending their own (no stampede). A 401 on a call
+drops the token it used, so the retry gets a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.errors import AuthFailed, BadResponse, Throttled, TransientError
+from exporter.http import HttpResponse, ProviderHttp
+
+RENEW_BEFORE = 60.0
+"""Seconds before expiry at which a token is renewed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    value: str
+    expires_at: float
+    rest_url: str | None = None
+
+
+TokenParser = Callable[[Any, float], Token]
+
+
+def parse_v2_token(body: Any, now: float) -> Token:
+    """``{access_token, expires_in, rest_instance_url, ...}`` of ``/v2/token``."""
+    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+        raise BadResponse("token answer has no access_token")
+    expires_in = body.get("expires_in", 1080)
+    if not isinstance(expires_in, int | float) or expires_in <= 0:
+        raise BadResponse("token answer has no usable expires_in")
+    rest_url = body.get("rest_instance_url")
+    return Token(
+        value=body["access_token"],
+        expires_at=now + float(expires_in),
+        rest_url=rest_url.rstrip("/") if isinstance(rest_url, str) and rest_url else None,
+    )
+
+
+def parse_legacy_token(body: Any, now: float) -> Token:
+    """``{accessToken, expiresIn}`` of the legacy ``/v1/requestToken``."""
+    if not isinstance(body, dict) or not isinstance(body.get("accessToken"), str):
+        raise BadResponse("legacy token answer has no accessToken")
+    expires_in = body.get("expiresIn", 3600)
+    if not isinstance(expires_in, int | float) or expires_in <= 0:
+        raise BadResponse("legacy token answer has no usable expiresIn")
+    return Token(value=body["accessToken"], expires_at=now + float(expires_in))
+
+
+class TokenSource:
+    """The account's current token."""
+
+    def __init__(
+        self,
+        http: ProviderHttp,
+        *,
+        url: str,
+        body: Mapping[str, str],
+        parse: TokenParser,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._http = http
+        self._url = url
+        self._body = dict(body)
+        self._parse = parse
+        self._clock = clock
+        self._token: Token | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Token:
+        token = self._token
+        if token is not None and token.expires_at - RENEW_BEFORE > self._clock():
+            return token
+        async with self._lock:
+            # Another poll may have renewed it while this one waited.
+            token = self._token
+            if token is not None and token.expires_at - RENEW_BEFORE > self._clock():
+                return token
+            self._token = await self._request()
+            return self._token
+
+    def invalidate(self, token: Token) -> None:
+        """The API refused this token: forget it (unless a newer one replaced it already)."""
+        if self._token is token:
+            self._token = None
+
+    async def _request(self) -> Token:
+        response = await self._http.request("POST", self._url, json_body=self._body)
+        if response.status == 200:
+            return self._parse(response.json(), self._clock())
+        if response.status in (400, 401, 403):
+            raise AuthFailed(
+                f"the token endpoint refused the client credentials (HTTP {response.status})"
+            )
+        if response.status == 429:
+            raise throttled(response)
+        if response.status >= 500:
+            raise TransientError(f"the token endpoint answered HTTP {response.status}")
+        raise BadResponse(f"unexpected HTTP {response.status} from the token endpoint")
+
+
+BLOCKED_ERRORCODE = 50200
+"""429 with this errorcode: the account is blocked for a while, not merely throttled."""
+
+
+def throttled(response: HttpResponse) -> Throttled:
+    """The error for an SFMC 429: a short pause (50100) or a blocked account (50200)."""
+    try:
+        body = response.json()
+    except BadResponse:
+        body = None
+    code = body.get("errorcode") if isinstance(body, dict) else None
+    if code == BLOCKED_ERRORCODE or str(code) == str(BLOCKED_ERRORCODE):
+        return Throttled(
+            "SFMC says the account is blocked (errorcode 50200)",
+            blocked=True,
+            retry_after=response.retry_after(),
+        )
+    return Throttled("SFMC answered 429", retry_after=response.retry_after())

@@ -1,0 +1,52 @@
+"""Authenticated GETs to SFMC REST: bearer (or legacy ``?access_token=``), a retry on 401."""
+
+from __future__ import annotations
+
+from exporter.errors import AuthFailed
+from exporter.http import HttpResponse, ProviderHttp
+from plugins.sfmc.auth import Token, TokenSource
+
+
+class SfmcClient:
+    """GET a REST path with the account's token."""
+
+    def __init__(
+        self,
+        http: ProviderHttp,
+        tokens: TokenSource,
+        *,
+        rest_url: str | None = None,
+        token_in_query: bool = False,
+    ) -> None:
+        self._http = http
+        self._tokens = tokens
+        self._rest_url = rest_url.rstrip("/") if rest_url else None
+        self._token_in_query = token_in_query
+
+    async def get(self, path: str) -> HttpResponse:
+        """The answer to ``GET {rest}{path}``; a 401 renews the token and retries once."""
+        for attempt in range(2):
+            token = await self._tokens.get()
+            response = await self._send(token, path)
+            if response.status != 401:
+                return response
+            self._tokens.invalidate(token)
+            if attempt == 1:
+                break
+        raise AuthFailed("SFMC refused a freshly issued token (HTTP 401)")
+
+    async def _send(self, token: Token, path: str) -> HttpResponse:
+        base = self._rest_url or token.rest_url
+        if base is None:
+            raise AuthFailed("the token answer named no rest_instance_url and rest_url is not set")
+        if self._token_in_query:
+            # The URL now holds a secret: ProviderHttp never logs URLs or puts them in errors.
+            return await self._http.request(
+                "GET", base + path, params={"access_token": token.value}, headers=_ACCEPT
+            )
+        return await self._http.request(
+            "GET", base + path, headers={**_ACCEPT, "Authorization": f"Bearer {token.value}"}
+        )
+
+
+_ACCEPT = {"Accept": "application/json"}

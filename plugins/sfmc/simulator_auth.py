@@ -1,0 +1,132 @@
+"""The SFMC token endpoints and token checks, shared by both SFMC simulators.
+
+Counts token requests, so tests can show that tokens are cached and not
+stampeded; can expire every token at once, so tests can show the 401 retry.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from exporter.simulation import Faults
+
+NOT_AUTHORIZED = {
+    "message": "Not Authorized",
+    "errorcode": 0,
+    "documentation": "https://developer.salesforce.com/docs/atlas.en-us.mc-apis.meta/mc-apis/error-handling.htm",
+}
+
+
+class SfmcAuthSimulator:
+    """Issues and checks tokens for one installed package."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        clock: Callable[[], float],
+        lifetime: float = 1080.0,
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.clock = clock
+        self.lifetime = lifetime
+        self.tokens: dict[str, float] = {}
+        self.token_calls = 0
+        self.legacy_token_calls = 0
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v2/token", self._v2_token)
+        app.router.add_post("/v1/requestToken", self._legacy_token)
+
+    def expire_all(self) -> None:
+        """Every issued token stops working now (as after a rotation)."""
+        self.tokens.clear()
+
+    def authorized(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
+        token = token or request.query.get("access_token")
+        expires = self.tokens.get(token or "")
+        return expires is not None and expires > self.clock()
+
+    def _issue(self, lifetime: float) -> str:
+        token = secrets.token_urlsafe(24)
+        self.tokens[token] = self.clock() + lifetime
+        return token
+
+    async def _v2_token(self, request: web.Request) -> web.Response:
+        self.token_calls += 1
+        body = await _json(request)
+        if body.get("grant_type") != "client_credentials":
+            return web.json_response(
+                {"error": "unsupported_grant_type", "error_description": "Use client_credentials."},
+                status=400,
+            )
+        if (
+            body.get("client_id") != self.client_id
+            or body.get("client_secret") != self.client_secret
+        ):
+            return web.json_response(
+                {"error": "invalid_client", "error_description": "Invalid client ID."}, status=401
+            )
+        base = str(request.url.origin())
+        return web.json_response(
+            {
+                "access_token": self._issue(self.lifetime),
+                "token_type": "Bearer",
+                "expires_in": int(self.lifetime),
+                "scope": body.get("scope") or "sms_read sms_send",
+                "soap_instance_url": f"{base}/soap/",
+                "rest_instance_url": f"{base}/",
+            }
+        )
+
+    async def _legacy_token(self, request: web.Request) -> web.Response:
+        self.legacy_token_calls += 1
+        body = await _json(request)
+        if body.get("clientId") != self.client_id or body.get("clientSecret") != self.client_secret:
+            return web.json_response(
+                {"message": "Unauthorized", "errorcode": 1, "documentation": ""}, status=401
+            )
+        return web.json_response({"accessToken": self._issue(3600.0), "expiresIn": 3600})
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+async def refusal(
+    request: web.Request, auth: SfmcAuthSimulator, faults: Faults, retry_after: float
+) -> web.Response | None:
+    """Auth, then the scenario's faults, in SFMC's own error bodies; None to proceed."""
+    if not auth.authorized(request):
+        return web.json_response(NOT_AUTHORIZED, status=401)
+    fault = faults.draw()
+    if fault == "throttle":
+        return web.json_response(
+            {"message": "Too many requests", "errorcode": 50100, "documentation": ""},
+            status=429,
+            headers={"Retry-After": f"{retry_after:g}"},
+        )
+    if fault == "blocked":
+        return web.json_response(
+            {"message": "Account temporarily blocked", "errorcode": 50200, "documentation": ""},
+            status=429,
+        )
+    if fault == "error":
+        return web.json_response({"message": "Internal Server Error", "errorcode": 0}, status=500)
+    if fault == "malformed":
+        return web.Response(text='{"requestId": "', content_type="application/json")
+    if fault == "slow":
+        await faults.slow_down()
+    return None

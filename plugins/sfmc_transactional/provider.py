@@ -1,0 +1,123 @@
+"""``GET /messaging/v1/sms/messages/{messageKey}`` with an OAuth2 bearer token."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import Field, field_validator
+
+from exporter.errors import AuthFailed, BadResponse, RefNotFound, TransientError
+from exporter.http import ProviderHttp
+from exporter.provider import Observation, Provider, RefModel, RefReport
+from exporter.simulation import DemoSimulator, Scenario
+from exporter.statuses import FINAL_STATUSES, Status
+from plugins.sfmc.auth import TokenSource, parse_v2_token, throttled
+from plugins.sfmc.client import SfmcClient
+from plugins.sfmc.settings import SfmcSchedule, SfmcSettings
+from plugins.sfmc.timestamps import parse_cst
+from plugins.sfmc_transactional.reasons import REASONS, reason_for
+
+EVENTS: dict[str, Status] = {
+    "SMSQueued": Status.QUEUED,
+    "SMSSent": Status.SENT,
+    "SMSNotSent": Status.REJECTED,
+}
+MAX_WINDOW = 3 * 86400.0
+"""The API forgets statuses after 3 days."""
+
+DEMO_SCENARIO = Scenario(
+    delivered=0.85,
+    undelivered=0.05,
+    rejected=0.10,
+    reasons={"unsubscribed": 3, "held": 1, "address_not_found": 2, "other": 1},
+    latency_median=2.0,
+    throttle_rate=0.01,
+)
+
+
+class TransactionalSchedule(SfmcSchedule):
+    @field_validator("tracking_window")
+    @classmethod
+    def _within_retention(cls, window: float) -> float:
+        if window > MAX_WINDOW:
+            raise ValueError("at most 3d: the API keeps statuses for 3 days")
+        return window
+
+
+class SfmcTransactionalSettings(SfmcSettings):
+    """An SFMC business unit sending transactional SMS."""
+
+    schedule: TransactionalSchedule = Field(default_factory=TransactionalSchedule)
+
+
+class SfmcTransactionalRef(RefModel):
+    """The messageKey the application chose when it sent the message."""
+
+    message_key: str = Field(min_length=1, max_length=200, pattern=r"^[^/?#\s]+$")
+
+
+class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransactionalRef]):
+    """Status by messageKey; stops at sent."""
+
+    name = "sfmc_transactional"
+    Settings = SfmcTransactionalSettings
+    Ref = SfmcTransactionalRef
+    reasons = frozenset(REASONS)
+    final_statuses = FINAL_STATUSES | {Status.SENT}
+
+    def __init__(self, settings: SfmcTransactionalSettings, http: ProviderHttp) -> None:
+        super().__init__(settings, http)
+        tokens = TokenSource(
+            http, url=settings.token_url(), body=settings.token_body(), parse=parse_v2_token
+        )
+        rest = str(settings.rest_url) if settings.rest_url else None
+        self._client = SfmcClient(http, tokens, rest_url=rest)
+
+    @classmethod
+    def demo_simulator(cls) -> DemoSimulator:
+        from plugins.sfmc_transactional.simulator import TransactionalSimulator
+
+        return TransactionalSimulator(scenario=DEMO_SCENARIO)
+
+    async def fetch_one(self, ref: SfmcTransactionalRef) -> RefReport:
+        response = await self._client.get(
+            f"/messaging/v1/sms/messages/{quote(ref.message_key, safe='')}"
+        )
+        status = response.status
+        if status == 200:
+            return RefReport([parse_status(response.json())])
+        if status in (400, 404):
+            # Unknown or older than 3 days (some stacks answer 400 rather than 404).
+            raise RefNotFound(f"SFMC does not know this messageKey (HTTP {status})")
+        if status == 403:
+            raise AuthFailed("SFMC refused the call (HTTP 403): does the package have sms_read?")
+        if status == 429:
+            raise throttled(response)
+        if status >= 500:
+            raise TransientError(f"SFMC answered HTTP {status}")
+        raise BadResponse(f"unexpected HTTP {status} from SFMC")
+
+
+def parse_status(body: Any) -> Observation:
+    """A status answer, ``info`` nested (real answers) or its fields at top level (the seed)."""
+    if not isinstance(body, dict):
+        raise BadResponse("status answer is not a JSON object")
+    event = body.get("eventCategoryType")
+    name = event.rsplit(".", 1)[-1] if isinstance(event, str) else None
+    status = EVENTS.get(name) if name else None
+    if status is None:
+        raise BadResponse(f"unknown eventCategoryType {str(event)[:60]!r}")
+    info = body.get("info")
+    fields = info if isinstance(info, dict) else body
+    code = fields.get("statusCode", body.get("statusCode"))
+    message = fields.get("statusMessage", body.get("statusMessage"))
+    code_text = None if code is None else str(code)[:20]
+    return Observation(
+        key="",
+        status=status,
+        provider_status=name or "",
+        code=code_text,
+        reason=reason_for(code_text, str(message)) if status is Status.REJECTED else None,
+        changed_at=parse_cst(body.get("timestamp"), "timestamp"),
+    )

@@ -1,0 +1,151 @@
+"""An SFMC transactional SMS status API on loopback, with its token endpoint.
+
+``GET /messaging/v1/sms/messages/{messageKey}`` answers SMSQueued, then
+SMSSent (for messages the carrier will deliver or fail: this API cannot
+tell) or SMSNotSent with a statusCode, with ``info`` nested for some
+messages and at top level for others, and CST timestamps.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from exporter.simulation import (
+    Clock,
+    Faults,
+    MessageFactory,
+    Scenario,
+    SimMessage,
+    read_json_body,
+    truth,
+)
+from plugins.sfmc.simulator_auth import SfmcAuthSimulator, refusal
+from plugins.sfmc.timestamps import format_cst
+from plugins.sfmc_transactional.reasons import CODES, MESSAGES
+
+_CODE_OF = {reason: code for code, reason in CODES.items()}
+_EVENTS = {"queued": "SMSQueued", "rejected": "SMSNotSent"}
+
+
+def api_fate(message: SimMessage) -> str:
+    """What this API can show: it never learns of delivery, only that the SMS was sent."""
+    return "sent" if message.fate in ("delivered", "undelivered") else message.fate
+
+
+class TransactionalSimulator:
+    """The simulated API and everything it knows."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str = "exporter-client",
+        client_secret: str | None = None,
+        scenario: Scenario | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.clock = clock
+        self.auth = SfmcAuthSimulator(
+            client_id=client_id,
+            client_secret=client_secret or secrets.token_urlsafe(16),
+            clock=clock,
+        )
+        self.factory = MessageFactory(scenario or Scenario(reasons={"unsubscribed": 1}), clock)
+        self.faults = Faults(self.factory)
+        self.messages: dict[str, SimMessage] = {}
+        self.requests = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        self.auth.add_routes(app)
+        app.router.add_get("/messaging/v1/sms/messages/{key}", self._status)
+        app.router.add_post("/_sim/messages", self._create)
+        app.router.add_get("/_sim/truth", self._truth)
+        app.router.add_put("/_sim/scenario", self._set_scenario)
+        return app
+
+    def send(self, count: int = 1) -> list[SimMessage]:
+        created = []
+        for _ in range(count):
+            message = self.factory.create(channel="sms")
+            message.id = f"tx-{message.id}"
+            self.messages[message.id] = message
+            created.append(message)
+        return created
+
+    def demo_send(self) -> dict[str, str]:
+        return {"message_key": self.send(1)[0].id}
+
+    def account_options(self, base_url: str) -> dict[str, Any]:
+        return {
+            "auth_url": f"{base_url}/v2/token",
+            "client_id": self.auth.client_id,
+            "client_secret": self.auth.client_secret,
+            "rate_limit": 50,
+            "concurrency": 4,
+            "schedule": {"first_poll": "1s", "initial_interval": "1s", "max_interval": "10s"},
+        }
+
+    def truth(self) -> dict[str, Any]:
+        return truth(
+            list(self.messages.values()),
+            self.clock(),
+            fate_of=api_fate,
+            final_stages=frozenset({"sent", "rejected"}),
+            segments=False,
+            latency=False,
+        )
+
+    def render(self, message: SimMessage) -> dict[str, Any]:
+        stage, changed_at = message.stage_at(self.clock())
+        event = _EVENTS.get(stage, "SMSSent")
+        info: dict[str, Any] = {
+            "messageKey": message.id,
+            "contactKey": f"c-{message.id[-8:]}",
+            "to": message.number,
+        }
+        if event == "SMSNotSent":
+            reason = message.reason or "other"
+            info["statusCode"] = int(_CODE_OF.get(reason, "24"))
+            info["statusMessage"] = MESSAGES.get(reason, "Undocumented error")
+        stamp = format_cst(changed_at)
+        body: dict[str, Any] = {
+            "requestId": f"r-{message.id[-12:]}",
+            "eventCategoryType": f"TransactionalSendEvents.{event}",
+            # Two-digit fractions occur in real answers as well as three.
+            "timestamp": stamp[:-1] if int(message.id[-1], 16) % 2 else stamp,
+            "compositeId": f"{message.id[-6:]}.1.1",
+        }
+        # Real answers nest these in info; the seed shows them at top level. Serve both.
+        if int(message.id[-2], 16) % 2:
+            body["info"] = info
+        else:
+            body.update(info)
+        return body
+
+    async def _status(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        refused = await refusal(request, self.auth, self.faults, self.factory.scenario.retry_after)
+        if refused is not None:
+            return refused
+        message = self.messages.get(request.match_info["key"])
+        if message is None:
+            return web.json_response(
+                {"message": "MessageKey not found", "errorcode": 30005, "documentation": ""},
+                status=404,
+            )
+        return web.json_response(self.render(message))
+
+    async def _create(self, request: web.Request) -> web.Response:
+        body = await read_json_body(request)
+        return web.json_response({"keys": [m.id for m in self.send(int(body.get("count", 1)))]})
+
+    async def _truth(self, request: web.Request) -> web.Response:
+        return web.json_response(self.truth())
+
+    async def _set_scenario(self, request: web.Request) -> web.Response:
+        self.factory.scenario = Scenario.model_validate(await read_json_body(request))
+        return web.json_response(self.factory.scenario.model_dump())
