@@ -26,7 +26,10 @@ Clock = Callable[[], float]
 
 
 class DemoSimulator(Protocol):
-    """What the demo needs of a provider's simulator."""
+    """What the demo and the end-to-end tests need of a provider's simulator."""
+
+    factory: MessageFactory
+    """Its scenario is ``factory.scenario``; replace it to change what new messages do."""
 
     def app(self) -> web.Application:
         """The simulated API, control endpoints included."""
@@ -36,6 +39,9 @@ class DemoSimulator(Protocol):
 
     def account_options(self, base_url: str) -> dict[str, Any]:
         """An account's config block (without ``provider``) pointing at this simulator."""
+
+    def truth(self) -> dict[str, Any]:
+        """What really happened, as far as this provider's API can show it (see :func:`truth`)."""
 
 
 class Scenario(BaseModel):

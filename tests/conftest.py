@@ -61,3 +61,49 @@ async def start_exporter(
         return exporter, client
 
     return start
+
+
+@pytest.fixture
+async def serve(aiohttp_server: Callable[..., Any]) -> Callable[..., Any]:
+    """Serve an aiohttp app on loopback for the test: returns its base URL."""
+
+    async def start(app: Any) -> str:
+        server: TestServer = await aiohttp_server(app)
+        return str(server.make_url("")).rstrip("/")
+
+    return start
+
+
+@pytest.fixture
+async def build_provider() -> Any:
+    """Instantiate a provider class from an account block, with a real aiohttp session.
+
+    The provider gets a ``calls`` list of (code, seconds), one per HTTP request.
+    """
+    import aiohttp
+
+    from exporter.http import ProviderHttp
+    from exporter.ratelimit import RateLimiter
+
+    sessions: list[aiohttp.ClientSession] = []
+
+    def build(provider_class: Any, **block: Any) -> Any:
+        settings = provider_class.Settings.model_validate(
+            {"provider": provider_class.name, **block}
+        )
+        session = aiohttp.ClientSession()
+        sessions.append(session)
+        calls: list[tuple[str, float]] = []
+        http = ProviderHttp(
+            session,
+            limiter=RateLimiter(10_000),
+            timeout=settings.timeout,
+            observe=lambda code, seconds: calls.append((code, seconds)),
+        )
+        provider = provider_class(settings, http)
+        provider.calls = calls
+        return provider
+
+    yield build
+    for session in sessions:
+        await session.close()

@@ -178,8 +178,11 @@ class NamirialSimulator:
         created = self.send(count, **options)
         return web.json_response({"ids": [m.id for m in created]})
 
+    def truth(self) -> dict[str, Any]:
+        return truth(list(self.messages.values()), self.clock())
+
     async def _truth(self, request: web.Request) -> web.Response:
-        return web.json_response(truth(list(self.messages.values()), self.clock()))
+        return web.json_response(self.truth())
 
     async def _set_scenario(self, request: web.Request) -> web.Response:
         self.factory.scenario = Scenario.model_validate(await read_json_body(request))

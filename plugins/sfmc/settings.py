@@ -9,7 +9,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints, model_vali
 from exporter.durations import Duration
 from exporter.provider import ProviderSettings, ScheduleSettings
 
-Subdomain = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$", to_lower=True)]
+Subdomain = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$", to_lower=True)]
 
 
 class SfmcSchedule(ScheduleSettings):
