@@ -61,6 +61,9 @@ class Scenario(BaseModel):
         },
         description="weights of failure reasons (the plugin's canonical names)",
     )
+    rejected_reasons: dict[str, float] | None = Field(
+        None, description="weights of reasons for rejected messages, when not those of `reasons`"
+    )
     queue_seconds: float = Field(0.3, ge=0, description="time from acceptance to sent")
     latency_median: float = Field(4.0, gt=0, description="median seconds from acceptance to final")
     latency_sigma: float = Field(0.6, ge=0, description="log-normal shape of that latency")
@@ -166,7 +169,8 @@ class MessageFactory:
             if fate == "delivered" and channel == "rcs" and rng.random() < s.read_share:
                 stages.append((final_at + rng.expovariate(1 / max(s.read_delay, 1e-3)), "read"))
         if fate in ("undelivered", "rejected"):
-            reason = rng.choices(list(s.reasons), list(s.reasons.values()))[0]
+            mix = s.rejected_reasons if fate == "rejected" and s.rejected_reasons else s.reasons
+            reason = rng.choices(list(mix), list(mix.values()))[0]
         segments = rng.choices(list(s.segments), list(s.segments.values()))[0]
         return SimMessage(
             id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -185,6 +189,7 @@ def truth(
     now: float,
     *,
     fate_of: Callable[[SimMessage], str] | None = None,
+    reason_of: Callable[[SimMessage], str | None] | None = None,
     final_stages: frozenset[str] = FINAL_STAGES,
     segments: bool = True,
     latency: bool = True,
@@ -209,8 +214,9 @@ def truth(
         final[fate] += 1
         if segments:
             segment_count += message.segments
-        if message.reason is not None and fate in ("undelivered", "rejected"):
-            reasons[f"{fate}/{message.reason}"] += 1
+        reason = reason_of(message) if reason_of is not None else message.reason
+        if reason is not None and fate in ("undelivered", "rejected"):
+            reasons[f"{fate}/{reason}"] += 1
         if latency and fate == "delivered" and message.delivered_at is not None:
             delivered_latencies.append(message.delivered_at - message.accepted_at)
         if message.read_at is not None:

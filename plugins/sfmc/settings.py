@@ -42,14 +42,17 @@ class SfmcSettings(ProviderSettings):
 
     @model_validator(mode="after")
     def _token_source(self) -> SfmcSettings:
-        if self.subdomain is None and self.auth_url is None:
+        if self.token_url() is None:
             raise ValueError("set subdomain (or auth_url) so that tokens can be requested")
         return self
 
-    def token_url(self) -> str:
+    def token_url(self) -> str | None:
+        """Where tokens come from; None when the settings do not say."""
         if self.auth_url is not None:
             return str(self.auth_url)
-        return f"https://{self.subdomain}.auth.marketingcloudapis.com/v2/token"
+        if self.subdomain is not None:
+            return f"https://{self.subdomain}.auth.marketingcloudapis.com/v2/token"
+        return None
 
     def token_body(self) -> dict[str, str]:
         body = {

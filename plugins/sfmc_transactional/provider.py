@@ -68,9 +68,9 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
 
     def __init__(self, settings: SfmcTransactionalSettings, http: ProviderHttp) -> None:
         super().__init__(settings, http)
-        tokens = TokenSource(
-            http, url=settings.token_url(), body=settings.token_body(), parse=parse_v2_token
-        )
+        url = settings.token_url()
+        assert url is not None  # the settings validator guarantees it
+        tokens = TokenSource(http, url=url, body=settings.token_body(), parse=parse_v2_token)
         rest = str(settings.rest_url) if settings.rest_url else None
         self._client = SfmcClient(http, tokens, rest_url=rest)
 

@@ -1,0 +1,19 @@
+"""Salesforce Marketing Cloud MobileConnect deliveries (seeds 001, 003): ``sfmc_mobileconnect``.
+
+Ref: ``{"account": "...", "message_id": "MzA6Nzg6MA", "token_id": "..."}``, one
+MessageContact send; each recipient in its ``tracking[]`` is one message.
+``legacy: true`` serves the ExactTarget host of seed 003.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from exporter.hookspecs import hookimpl
+from exporter.provider import ProviderClass
+from plugins.sfmc_mobileconnect.provider import MobileConnectProvider
+
+
+@hookimpl
+def register_providers() -> Sequence[ProviderClass]:
+    return [MobileConnectProvider]
