@@ -30,6 +30,8 @@ class DemoSimulator(Protocol):
 
     factory: MessageFactory
     """Its scenario is ``factory.scenario``; replace it to change what new messages do."""
+    faults: Faults
+    """The scenario's misbehaviour, and a count of what it served."""
 
     def app(self) -> web.Application:
         """The simulated API, control endpoints included."""
@@ -202,6 +204,7 @@ def truth(
     """
     final: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
+    cost = 0.0
     segment_count = 0
     delivered_latencies: list[float] = []
     reads = 0
@@ -212,6 +215,7 @@ def truth(
             open_count += 1
             continue
         final[fate] += 1
+        cost += float(message.details.get("cost", 0.0))
         if segments:
             segment_count += message.segments
         reason = reason_of(message) if reason_of is not None else message.reason
@@ -226,6 +230,7 @@ def truth(
         "final": dict(final),
         "reasons": dict(reasons),
         "segments": segment_count,
+        "cost": cost,
         "reads": reads,
         "never_final": open_count,
         "delivered_latencies": delivered_latencies,
@@ -237,6 +242,8 @@ class Faults:
 
     def __init__(self, factory: MessageFactory) -> None:
         self._factory = factory
+        self.served: Counter[str] = Counter()
+        """How many answers of each fault kind were served, for tests to compare with metrics."""
 
     def draw(self) -> str | None:
         """``throttle``, ``blocked``, ``error``, ``malformed``, ``slow`` or None."""
@@ -250,6 +257,7 @@ class Faults:
             ("slow", s.slow_rate),
         ):
             if roll < rate:
+                self.served[kind] += 1
                 return kind
             roll -= rate
         return None

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import Samples, free_port, scrape, total, wait_for
+from tests.helpers import Samples, free_port, providers, scrape, total, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +37,12 @@ async def test_demo_shows_outcomes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
                     return None
                 wanted = ("delivered", "undelivered", "rejected")
                 seen = all(total(samples, "sms_messages_final_total", status=s) > 0 for s in wanted)
+                every_provider = all(
+                    total(samples, "sms_messages_final_total", provider=name) > 0
+                    for name in providers()
+                )
                 has_latency = total(samples, "sms_delivery_latency_seconds_count") > 0
-                return samples if seen and has_latency else None
+                return samples if seen and has_latency and every_provider else None
 
             await wait_for(
                 outcomes, timeout=60, interval=0.5, what="delivered, undelivered and rejected"

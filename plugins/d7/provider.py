@@ -1,0 +1,145 @@
+"""``GET /report/v1/message-log/{request_id}`` with a bearer token."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
+
+from exporter.errors import (
+    AuthFailed,
+    BadResponse,
+    RefInvalid,
+    RefNotFound,
+    Throttled,
+    TransientError,
+)
+from exporter.http import ProviderHttp
+from exporter.provider import Observation, Provider, ProviderSettings, RefModel, RefReport
+from exporter.simulation import DemoSimulator, Scenario
+from plugins.d7.statuses import REASONS, STATUSES
+
+RequestId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    ),
+]
+CHANNELS = ("sms", "mms", "whatsapp", "viber")
+
+DEMO_SCENARIO = Scenario(
+    delivered=0.88,
+    undelivered=0.08,
+    rejected=0.04,
+    reasons={"not_reachable": 2, "delivery_failed": 1},
+    rejected_reasons={"spam_content": 1, "insufficient_credit": 1},
+    latency_median=3.0,
+    throttle_rate=0.01,
+)
+
+
+class D7Settings(ProviderSettings):
+    """A D7 Networks account."""
+
+    base_url: AnyHttpUrl = Field(AnyHttpUrl("https://api.d7networks.com"), description="API host")
+    api_token: SecretStr = Field(description="the dashboard's API token, sent as a bearer token")
+    currency: Annotated[str, StringConstraints(pattern=r"^([A-Z]{3}|unknown)$")] = Field(
+        "unknown", description="ISO 4217 currency of sms_cost (D7 does not say)"
+    )
+    country_label: bool = Field(
+        False, description="count final messages by destination country as well"
+    )
+
+
+class D7Ref(RefModel):
+    """The request_id /messages/v1/send returned."""
+
+    request_id: RequestId
+
+
+class D7Provider(Provider[D7Settings, D7Ref]):
+    """One request, one message per recipient; cost and parts per message."""
+
+    name = "d7"
+    Settings = D7Settings
+    Ref = D7Ref
+    reasons = frozenset(REASONS)
+    channels = CHANNELS
+
+    def __init__(self, settings: D7Settings, http: ProviderHttp) -> None:
+        super().__init__(settings, http)
+        self._base = str(settings.base_url).rstrip("/")
+        self._headers = {
+            "Authorization": f"Bearer {settings.api_token.get_secret_value()}",
+            "Accept": "application/json",
+        }
+
+    @classmethod
+    def demo_simulator(cls) -> DemoSimulator:
+        from plugins.d7.simulator import D7Simulator
+
+        return D7Simulator(scenario=DEMO_SCENARIO)
+
+    async def fetch_one(self, ref: D7Ref) -> RefReport:
+        response = await self.http.request(
+            "GET",
+            f"{self._base}/report/v1/message-log/{quote(ref.request_id)}",
+            headers=self._headers,
+        )
+        status = response.status
+        if status == 200:
+            return parse_report(response.json(), self.settings)
+        if status == 404:
+            raise RefNotFound("D7 does not know this request id")
+        if status in (401, 403):
+            raise AuthFailed(f"D7 refused the API token (HTTP {status})")
+        if status == 402:
+            raise TransientError(
+                "D7 answered 402: the account is out of credit", kind="payment_required"
+            )
+        if status == 422:
+            raise RefInvalid("D7 says the request id is malformed (HTTP 422)")
+        if status == 429:
+            raise Throttled("D7 answered 429", retry_after=response.retry_after())
+        if status >= 500:
+            raise TransientError(f"D7 answered HTTP {status}")
+        raise BadResponse(f"unexpected HTTP {status} from D7")
+
+
+def parse_report(body: Any, settings: D7Settings) -> RefReport:
+    """A message-log answer; complete once every recipient has appeared."""
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        raise BadResponse("message-log answer has no messages list")
+    total = body.get("total_recipients")
+    if not isinstance(total, int) or total < 0:
+        raise BadResponse("total_recipients is not a number")
+    channel = str(body.get("channel") or "sms").lower()
+    observations = [_message(entry, channel, settings) for entry in body["messages"]]
+    return RefReport(observations, complete=len(observations) >= total)
+
+
+def _message(entry: Any, channel: str, settings: D7Settings) -> Observation:
+    if not isinstance(entry, dict) or not isinstance(entry.get("msg_id"), str):
+        raise BadResponse("a message has no msg_id")
+    raw = entry.get("status")
+    known = STATUSES.get(raw) if isinstance(raw, str) else None
+    if known is None:
+        raise BadResponse(f"unknown message status {str(raw)[:30]!r}")
+    status, reason = known
+    parts = entry.get("number_of_sms")
+    cost = entry.get("sms_cost")
+    country = entry.get("country")
+    return Observation(
+        key=entry["msg_id"],
+        status=status,
+        provider_status=raw,  # type: ignore[arg-type]
+        reason=reason,
+        channel=channel,
+        segments=parts if isinstance(parts, int) and parts >= 0 else None,
+        cost=float(cost) if isinstance(cost, int | float) and cost >= 0 else None,
+        currency=settings.currency,
+        country=country if settings.country_label and isinstance(country, str) else None,
+    )

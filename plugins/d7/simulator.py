@@ -1,0 +1,213 @@
+"""A D7 Networks message-log API on loopback.
+
+A request fans out to one to three recipients, who appear in ``messages[]``
+one after another (``total_recipients`` says how many will), each with its
+status, parts, cost and country. Errors in D7's own bodies: 401 with
+``detail.code``, 404, 422 for a malformed request id, and the scenario's 429s and 5xx.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from exporter.simulation import (
+    Clock,
+    Faults,
+    MessageFactory,
+    Scenario,
+    SimMessage,
+    read_json_body,
+    truth,
+)
+
+COUNTRIES = {"971": "AE", "44": "GB", "39": "IT", "91": "IN", "1": "US"}
+COST_PER_PART = 0.0004
+APPEAR_EVERY = 0.2
+"""Seconds between the appearances of a request's recipients in the log."""
+
+
+@dataclass
+class Request:
+    request_id: str
+    created_at: float
+    recipients: list[SimMessage]
+
+
+def api_status(message: SimMessage, stage: str) -> str:
+    if stage == "queued":
+        return "scheduled"
+    if stage in ("sent", "delivered"):
+        return stage
+    if stage == "undelivered":
+        if message.reason == "not_reachable":
+            return "not_reachable"
+        # Both spellings occur: the older documents say "undelivered".
+        return "undelivered" if int(message.id[-1], 16) % 2 else "un_delivered"
+    return "insufficient_credit" if message.reason == "insufficient_credit" else "spam_content"
+
+
+def api_reason(message: SimMessage) -> str | None:
+    """The reason D7's statuses can convey for the message's fate."""
+    if message.fate == "undelivered":
+        return "not_reachable" if message.reason == "not_reachable" else "delivery_failed"
+    if message.fate == "rejected":
+        return "insufficient_credit" if message.reason == "insufficient_credit" else "spam_content"
+    return None
+
+
+class D7Simulator:
+    """The simulated API and everything it knows."""
+
+    def __init__(
+        self,
+        *,
+        api_token: str | None = None,
+        scenario: Scenario | None = None,
+        clock: Clock = time.time,
+        max_recipients: int = 3,
+    ) -> None:
+        self.api_token = api_token or secrets.token_urlsafe(24)
+        self.clock = clock
+        self.factory = MessageFactory(scenario or Scenario(reasons={"not_reachable": 1}), clock)
+        self.faults = Faults(self.factory)
+        self.max_recipients = max_recipients
+        self.requests_by_id: dict[str, Request] = {}
+        self.requests = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/report/v1/message-log/{request_id}", self._report)
+        app.router.add_post("/_sim/messages", self._create)
+        app.router.add_get("/_sim/truth", self._truth)
+        app.router.add_put("/_sim/scenario", self._set_scenario)
+        return app
+
+    def send(self, recipients: int | None = None) -> Request:
+        rng = self.factory.rng
+        count = recipients if recipients is not None else rng.randint(1, self.max_recipients)
+        members = []
+        for index in range(count):
+            prefix = rng.choice(sorted(COUNTRIES))
+            member = self.factory.create(
+                channel="sms", number=f"+{prefix}5{rng.randrange(10**8):08d}"
+            )
+            # Recipients show up in the log one after another.
+            member.stages = [(when + index * APPEAR_EVERY, stage) for when, stage in member.stages]
+            member.details = {"country": COUNTRIES[prefix], "cost": member.segments * COST_PER_PART}
+            members.append(member)
+        request = Request(
+            str(uuid.UUID(int=rng.getrandbits(128), version=4)), self.clock(), members
+        )
+        self.requests_by_id[request.request_id] = request
+        return request
+
+    def demo_send(self) -> dict[str, str]:
+        return {"request_id": self.send().request_id}
+
+    def account_options(self, base_url: str) -> dict[str, Any]:
+        return {
+            "base_url": base_url,
+            "api_token": self.api_token,
+            "currency": "EUR",
+            "country_label": True,
+            "rate_limit": 50,
+            "concurrency": 4,
+            "schedule": {"first_poll": "1s", "initial_interval": "1s", "max_interval": "10s"},
+        }
+
+    def truth(self) -> dict[str, Any]:
+        members = [m for request in self.requests_by_id.values() for m in request.recipients]
+        return truth(members, self.clock(), reason_of=api_reason)
+
+    def render(self, request: Request) -> dict[str, Any]:
+        now = self.clock()
+        messages = []
+        for member in request.recipients:
+            if member.stages[0][0] > now:
+                continue
+            stage, _ = member.stage_at(now)
+            messages.append(
+                {
+                    "msg_id": member.id,
+                    "country": member.details["country"],
+                    "recipient": member.number,
+                    "status": api_status(member, stage),
+                    "number_of_sms": member.segments,
+                    "sms_cost": member.details["cost"],
+                    "schedule_time": None,
+                }
+            )
+        return {
+            "request_id": request.request_id,
+            "total_recipients": len(request.recipients),
+            "channel": "sms",
+            "messages": messages,
+        }
+
+    async def _report(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        if request.headers.get("Authorization") != f"Bearer {self.api_token}":
+            return web.json_response(
+                {
+                    "detail": {
+                        "code": "ACCESS_TOKEN_SIGNATURE_VERIFICATION_FAILED",
+                        "message": "It looks like your requested access token is invalid.",
+                    }
+                },
+                status=401,
+            )
+        fault = self.faults.draw()
+        if fault in ("throttle", "blocked"):
+            retry = self.factory.scenario.retry_after
+            return web.json_response(
+                {"detail": {"code": "TOO_MANY_REQUESTS"}},
+                status=429,
+                headers={"Retry-After": f"{retry:g}"},
+            )
+        if fault == "error":
+            return web.json_response({"detail": "Internal Server Error"}, status=500)
+        if fault == "malformed":
+            return web.Response(text='{"request_id": "', content_type="application/json")
+        if fault == "slow":
+            await self.faults.slow_down()
+        request_id = request.match_info["request_id"]
+        try:
+            uuid.UUID(request_id)
+        except ValueError:
+            return web.json_response(
+                {
+                    "detail": [
+                        {
+                            "loc": ["path", "request_id"],
+                            "msg": "value is not a valid uuid",
+                            "type": "type_error.uuid",
+                        }
+                    ]
+                },
+                status=422,
+            )
+        found = self.requests_by_id.get(request_id)
+        if found is None:
+            return web.json_response(
+                {"detail": {"code": "NOT_FOUND", "message": "Not Found"}}, status=404
+            )
+        return web.json_response(self.render(found))
+
+    async def _create(self, request: web.Request) -> web.Response:
+        body = await read_json_body(request)
+        return web.json_response(
+            {"request_id": self.send(body.get("recipients")).request_id, "status": "accepted"}
+        )
+
+    async def _truth(self, request: web.Request) -> web.Response:
+        return web.json_response(self.truth())
+
+    async def _set_scenario(self, request: web.Request) -> web.Response:
+        self.factory.scenario = Scenario.model_validate(await read_json_body(request))
+        return web.json_response(self.factory.scenario.model_dump())
