@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from exporter.countries import country_label
 from exporter.errors import RefInvalid, RefNotFound
 from exporter.outcomes import Delta, OutcomeRecorder
 from exporter.provider import Observation, RefReport, ScheduleSettings
@@ -172,8 +173,15 @@ class Tracker:
             newly_final = seen.status in final
         if newly_final:
             reason = seen.reason if seen.reason in rules.reasons else OTHER
+            country = None if seen.country is None else country_label(seen.country)
             record.final(
-                message.channel, seen.status, reason, seen.segments, seen.cost, seen.currency
+                message.channel,
+                seen.status,
+                reason,
+                seen.segments,
+                seen.cost,
+                seen.currency,
+                country,
             )
             if seen.status is Status.DELIVERED:
                 message.delivered_seen_at = now

@@ -106,6 +106,8 @@ async def test_metrics_equal_ground_truth(
     )
     assert total(samples, "sms_messages_tracked_total") == 150
     assert total(samples, "sms_messages_in_flight") == 0
+    if simulator.account_options(url).get("country_label"):
+        assert total(samples, "sms_messages_final_by_country_total") == messages
     # Every fault the simulator served was seen and counted as what it was.
     served = simulator.faults.served
     assert served["malformed"] + served["error"] + served["throttle"] > 0

@@ -187,3 +187,32 @@ class TestIsolation:
             lambda: exporter.store.count_refs("bad", open_only=True)
         )
         assert open_bad == 10  # kept, to be polled once the key is fixed
+
+
+class TestBlockedAccount:
+    """SFMC's 'account blocked' 429 pauses the account for minutes, visibly."""
+
+    async def test_blocked_pauses_for_minutes(
+        self, tmp_path: Path, serve: Start, start_exporter: Start
+    ) -> None:
+        from plugins.sfmc_transactional.simulator import TransactionalSimulator
+
+        simulator = TransactionalSimulator(scenario=Scenario(blocked_rate=1))
+        url = await serve(simulator.app())
+        block = {"provider": "sfmc_transactional", **simulator.account_options(url)}
+        block["schedule"] = {"first_poll": "0s", "initial_interval": "100ms"}
+        config, _ = make_config(tmp_path, {"tx": block})
+        exporter, client = await start_exporter(config)
+        keys = [{"account": "tx", "message_key": m.id} for m in simulator.send(5)]
+        assert (await client.post("/api/v1/messages", json=keys)).status == 202
+        labels = {"provider": "sfmc_transactional", "account": "tx"}
+        await wait_for(
+            lambda: value(exporter, "sms_exporter_throttled_total", **labels) >= 1, what="a 429"
+        )
+        await client.get("/metrics")
+        assert value(exporter, "sms_exporter_provider_paused", **labels) == 1
+        assert exporter.state.snapshots["tx"].paused_until - time.time() > 250
+        # The refs wait, untouched, for the block to lift.
+        assert (
+            await exporter.store.run(lambda: exporter.store.count_refs("tx", open_only=True)) == 5
+        )

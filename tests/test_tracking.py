@@ -259,3 +259,24 @@ class TestProviderFinalStatuses:
         assert ref.total(FINAL, "sent") == 1
         assert sum(v for (n, _), v in ref.counts.items() if n == IN_FLIGHT) == 0
         assert ref.total(LATENCY_BUCKET) == 0
+
+
+class TestCountry:
+    """Countries are counted under ISO codes only."""
+
+    @pytest.mark.parametrize(
+        ("given", "label"), [("ae", "AE"), ("GB", "GB"), ("ZZ", "other"), ("Italy", "other")]
+    )
+    def test_bounded(self, given: str, label: str) -> None:
+        from exporter.outcomes import FINAL_BY_COUNTRY
+
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED, country=given), T0 + 1))
+        assert ref.total(FINAL_BY_COUNTRY, label, "delivered") == 1
+
+    def test_absent_country_not_counted(self) -> None:
+        from exporter.outcomes import FINAL_BY_COUNTRY
+
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 1))
+        assert ref.total(FINAL_BY_COUNTRY) == 0

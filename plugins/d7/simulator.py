@@ -79,6 +79,8 @@ class D7Simulator:
         self.max_recipients = max_recipients
         self.requests_by_id: dict[str, Request] = {}
         self.requests = 0
+        self.out_of_credit = False
+        """When set, every call is answered 402 as for an account without credit."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -161,6 +163,11 @@ class D7Simulator:
                     }
                 },
                 status=401,
+            )
+        if self.out_of_credit:
+            return web.json_response(
+                {"detail": {"code": "INSUFFICIENT_CREDIT", "message": "Insufficient credit."}},
+                status=402,
             )
         fault = self.faults.draw()
         if fault in ("throttle", "blocked"):
