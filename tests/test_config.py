@@ -48,7 +48,15 @@ class TestValid:
         assert settings.api_key.get_secret_value() == "pa$word"  # type: ignore[attr-defined]
 
     def test_example_config_passes_check(self) -> None:
-        env = {"SMS_EXPORTER_INTAKE_TOKEN": "t", "NAMIRIAL_API_KEY": "n", "PATH": "/usr/bin:/bin"}
+        env = {
+            "SMS_EXPORTER_INTAKE_TOKEN": "t",
+            "NAMIRIAL_API_KEY": "n",
+            "SFMC_SUBDOMAIN": "mc0123",
+            "SFMC_CLIENT_ID": "id",
+            "SFMC_CLIENT_SECRET": "secret",
+            "D7_API_TOKEN": "d7",
+            "PATH": "/usr/bin:/bin",
+        }
         result = subprocess.run(
             [
                 sys.executable,
@@ -64,7 +72,9 @@ class TestValid:
             check=False,
         )
         assert result.returncode == 0, result.stderr
-        assert "OK" in result.stdout and "namirial-eu: provider namirial" in result.stdout
+        assert "OK" in result.stdout
+        for provider in ("namirial", "sfmc_transactional", "sfmc_mobileconnect", "d7"):
+            assert f"provider {provider}," in result.stdout
 
 
 class TestMistakes:

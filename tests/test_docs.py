@@ -1,0 +1,38 @@
+"""The README documents every metric the exporter exposes and every reason a provider reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exporter.runtime import Exporter
+from tests.helpers import make_config, namirial_account, providers
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_every_metric_in_the_reference(tmp_path: Path) -> None:
+    config, _ = make_config(tmp_path, {"eu": namirial_account("http://127.0.0.1:1", "k")})
+    exporter = Exporter(config)
+    names = set()
+    for family in exporter.registry.collect():
+        names.add(family.name + "_total" if family.type == "counter" else family.name)
+    assert len(names) > 15
+    missing = sorted(name for name in names if f"| `{name}` |" not in README)
+    assert missing == []
+
+
+def test_every_reason_in_the_table() -> None:
+    missing = [
+        f"{name}/{reason}"
+        for name, provider in providers().items()
+        for reason in provider.reasons
+        if f"| `{name}` | `{reason}` |" not in README
+    ]
+    assert missing == []
+
+
+def test_quick_start_first() -> None:
+    quick_start = README.index("## Quick start")
+    assert quick_start < README.index("## Usage")
+    assert "make demo" in README[quick_start : README.index("## Usage")]
+    assert "make test" in README[quick_start : README.index("## Usage")]
