@@ -186,6 +186,12 @@ class AccountPoller:
         if isinstance(outcome, RefReport):
             return self.tracker.report(row, outcome, now)
         self._metrics.errors.labels(*self._labels, outcome.kind).inc()
+        if isinstance(outcome, RefInvalid):
+            self._log_limited(
+                "provider refused a ref for good; it is no longer polled",
+                outcome.kind,
+                {"account": self.account, "error": str(outcome)},
+            )
         return self.tracker.gone(row, outcome, now)
 
     def _parse(self, batch: list[DueRef]) -> tuple[list[RefModel], list[DueRef], list[DueRef]]:
