@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_TOOLS := promtool:prometheus
+DEBIAN_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
 
-.PHONY: demo test lint typecheck pytest debian-tools clean
+.PHONY: demo test lint typecheck pytest debian-tools dashboards clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ pytest: $(STAMP) debian-tools
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# Rebuild grafana/dashboards/*.json after editing grafana/build_dashboards.py.
+dashboards: $(STAMP)
+	$(BIN)/python grafana/build_dashboards.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
