@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
 
-.PHONY: demo test lint typecheck pytest debian-tools dashboards clean
+.PHONY: demo test lint typecheck pytest debian-tools dashboards bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ pytest: $(STAMP) debian-tools
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# Performance figures (minutes; see bench/README.md). BENCH=throughput,scale,... picks some.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH)
 
 # Rebuild grafana/dashboards/*.json after editing grafana/build_dashboards.py.
 dashboards: $(STAMP)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
 from exporter.durations import format_duration
+from exporter.event_loop import CHOICES, new_event_loop
 from exporter.listen import DEFAULT_LISTEN_ADDRESS, is_loopback, parse_listen_address
 from exporter.logging_setup import LEVELS, setup_logging
 from exporter.plugin_manager import PluginError, collect_providers, make_plugin_manager
@@ -43,6 +45,13 @@ def _add_common_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> Non
     parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default=default("info"))
     parser.add_argument(
         "--log.format", dest="log_format", choices=("logfmt", "json"), default=default("logfmt")
+    )
+    parser.add_argument(
+        "--event-loop",
+        dest="event_loop",
+        choices=CHOICES,
+        default=default("auto"),
+        help="auto uses uvloop when installed (default: auto)",
     )
 
 
@@ -88,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from exporter.demo import run_demo
 
-        return asyncio.run(run_demo(providers, host, port))
+        return _run(run_demo(providers, host, port), args.event_loop)
     try:
         config = load_config(args.config_file, providers)
     except ConfigError as exc:
@@ -112,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if exposed:
         print(f"error: {exposed}", file=sys.stderr)
         return 1
-    return serve(config, host, port)
+    return serve(config, host, port, args.event_loop)
 
 
 def exposure_problem(config: Config, host: str) -> str | None:
@@ -126,13 +135,29 @@ def exposure_problem(config: Config, host: str) -> str | None:
     )
 
 
-def serve(config: Config, host: str, port: int) -> int:
+def _run(work: Coroutine[Any, Any, int], loop_kind: str) -> int:
+    loop = new_event_loop(loop_kind)
+    try:
+        return loop.run_until_complete(work)
+    finally:
+        loop.close()
+
+
+def serve(config: Config, host: str, port: int, loop_kind: str = "auto") -> int:
     from exporter.runtime import Exporter
     from exporter.web import create_app
 
     app = create_app(Exporter(config))
     try:
-        web.run_app(app, host=host, port=port, print=None, access_log=None, shutdown_timeout=10)
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=10,
+            loop=new_event_loop(loop_kind),
+        )
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ providers carry tokens in query strings.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ CallObserver = Callable[[str, float], None]
 """Called once per request with (code, seconds): the HTTP status or an error kind."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per poll
 class HttpResponse:
     """A fully read response."""
 
@@ -81,7 +82,10 @@ class ProviderHttp:
         no answer arrives; HTTP error statuses are returned for the provider to
         interpret.
         """
-        await self._limiter.acquire()
+        # No coroutine when a slot is free: this runs for every API call.
+        delay = self._limiter.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
         started = time.perf_counter()
         try:
             async with self._session.request(

@@ -97,7 +97,7 @@ class RefModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per poll
 class Observation:
     """What a provider said about one message at one poll.
 
@@ -122,7 +122,7 @@ class Observation:
     read: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per poll
 class RefReport:
     """A provider's answer about one ref.
 

@@ -28,13 +28,17 @@ class RateLimiter:
         self._clock = clock
         self._next_free = clock()
 
-    async def acquire(self) -> None:
-        """Wait until the next request may start."""
+    def reserve(self) -> float:
+        """Take the next slot; the seconds to wait before using it (0 when it is free now)."""
         now = self._clock()
         # Unused capacity is kept for at most one burst, so an idle account
         # cannot save up a flood of requests.
         start = max(self._next_free, now - self._burst_span + self._interval)
         self._next_free = start + self._interval
-        delay = start - now
+        return start - now
+
+    async def acquire(self) -> None:
+        """Wait until the next request may start."""
+        delay = self.reserve()
         if delay > 0:
             await asyncio.sleep(delay)

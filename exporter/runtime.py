@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry
@@ -108,8 +109,14 @@ class Exporter:
         requests = self.metrics.requests
         durations = self.metrics.request_duration.labels(*labels)
 
+        by_code: dict[str, Any] = {}
+
         def observe(code: str, seconds: float) -> None:
-            requests.labels(*labels, code).inc()
+            # Children are looked up once per code: this runs for every API call.
+            counter = by_code.get(code)
+            if counter is None:
+                counter = by_code[code] = requests.labels(*labels, code)
+            counter.inc()
             durations.observe(seconds)
 
         http = ProviderHttp(

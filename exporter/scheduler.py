@@ -77,6 +77,8 @@ class AccountPoller:
         self._throttle_pause = THROTTLE_BACKOFF[0]
         self._auth_pause = AUTH_BACKOFF[0]
         self._logged: dict[str, tuple[float, int]] = {}
+        self._up = metrics.up.labels(*self._labels)
+        self._last_success = metrics.last_success.labels(*self._labels)
 
     def wake(self) -> None:
         """New refs arrived: look at the store now rather than at the next idle wake."""
@@ -94,17 +96,28 @@ class AccountPoller:
 
     async def _dispatch(self) -> None:
         want = self._batch_size * self._concurrency * 4
+        # The cursor walks the due refs in schedule order, so that refs already
+        # handed out are not read again; a pass ends when no due ref is left
+        # after it, and the next pass starts at the head again.
+        cursor: tuple[float, int] | None = None
+        found_in_pass = False
         while True:
             await self._wait_unpaused()
             now = self._clock()
             self._wake.clear()
             rows = await self._store.run(
-                partial(self._store.due_refs, self.account, now, len(self._reserved) + want)
+                partial(self._store.due_refs, self.account, now, want, cursor)
             )
-            fresh = [row for row in rows if row.id not in self._reserved]
-            if not fresh:
-                await self._idle(now, all_reserved=bool(rows))
+            if not rows:
+                if not found_in_pass:
+                    # Nothing due, or every due ref is being polled right now.
+                    await self._idle(now, all_reserved=cursor is not None)
+                cursor, found_in_pass = None, False
                 continue
+            last_due, last_row = rows[-1]
+            cursor = (last_due, last_row.id)
+            fresh = [row for _, row in rows if row.id not in self._reserved]
+            found_in_pass = found_in_pass or bool(fresh)
             for start in range(0, len(fresh), self._batch_size):
                 batch = fresh[start : start + self._batch_size]
                 self._reserved.update(row.id for row in batch)
@@ -135,14 +148,16 @@ class AccountPoller:
     async def _work(self) -> None:
         while True:
             batch = await self._queue.get()
-            await self._wait_unpaused()
+            if self.snapshot.paused_until > self._clock():
+                await self._wait_unpaused()
             results = await self._poll(batch)
             if results is None:
                 self._release(batch)
                 continue
             updates = [update for update, _ in results]
             deltas = [delta for _, ref_deltas in results for delta in ref_deltas]
-            await self._writer.submit(updates, deltas, partial(self._release, batch))
+            if not self._writer.offer(updates, deltas, partial(self._release, batch)):
+                await self._writer.submit(updates, deltas, partial(self._release, batch))
 
     async def _poll(self, batch: list[DueRef]) -> list[PollResult] | None:
         """Results for every ref of the batch, or None to leave them untouched (paused)."""
@@ -208,8 +223,8 @@ class AccountPoller:
         return refs, readable, unreadable
 
     def _on_success(self, now: float) -> None:
-        self._metrics.up.labels(*self._labels).set(1)
-        self._metrics.last_success.labels(*self._labels).set(now)
+        self._up.set(1)
+        self._last_success.set(now)
         self._throttle_pause = THROTTLE_BACKOFF[0]
         self._auth_pause = AUTH_BACKOFF[0]
 

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS refs (
 CREATE INDEX IF NOT EXISTS refs_due ON refs (account, next_poll_at)
     WHERE next_poll_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS refs_open_age ON refs (account, submitted_at)
-    WHERE next_poll_at IS NOT NULL;
+    WHERE finished_at IS NULL;
 CREATE INDEX IF NOT EXISTS refs_finished ON refs (finished_at)
     WHERE finished_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS series (
@@ -61,7 +61,7 @@ class StoreError(Exception):
     """The store cannot be opened or is not ours."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per poll
 class NewRef:
     account: str
     ref_key: str
@@ -71,7 +71,7 @@ class NewRef:
     next_poll_at: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per poll
 class DueRef:
     id: int
     ref_key: str
@@ -82,7 +82,7 @@ class DueRef:
     state: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per poll
 class RefUpdate:
     id: int
     state: str
@@ -90,6 +90,7 @@ class RefUpdate:
     last_poll_at: float | None
     next_poll_at: float | None
     finished_at: float | None
+    state_changed: bool = True
 
 
 SeriesRow = tuple[str, str, float]
@@ -191,27 +192,54 @@ class Store:
             _add_series(db, deltas_for(new))
         return inserted
 
-    def due_refs(self, account: str, now: float, limit: int) -> list[DueRef]:
-        """Open refs of an account whose poll time has come, most overdue first."""
+    def due_refs(
+        self, account: str, now: float, limit: int, after: tuple[float, int] | None = None
+    ) -> list[tuple[float, DueRef]]:
+        """Open refs of an account whose poll time has come, most overdue first.
+
+        ``after`` resumes past the (next_poll_at, id) of the last ref handed
+        out, so that refs already being polled are not read again. Each ref
+        comes with its next_poll_at, the cursor of the following call.
+        """
+        start = after if after is not None else (float("-inf"), 0)
         rows = self.db.execute(
-            "SELECT id, ref_key, labels, submitted_at, polls, last_poll_at, state FROM refs"
-            " WHERE account = ? AND next_poll_at IS NOT NULL AND next_poll_at <= ?"
-            " ORDER BY next_poll_at LIMIT ?",
-            (account, now, limit),
+            "SELECT next_poll_at, id, ref_key, labels, submitted_at, polls, last_poll_at, state"
+            " FROM refs WHERE account = ? AND next_poll_at IS NOT NULL AND next_poll_at <= ?"
+            " AND (next_poll_at, id) > (?, ?) ORDER BY next_poll_at, id LIMIT ?",
+            (account, now, start[0], start[1], limit),
         ).fetchall()
-        return [DueRef(*row) for row in rows]
+        return [(row[0], DueRef(*row[1:])) for row in rows]
 
     def apply(self, updates: Sequence[RefUpdate], deltas: Sequence[SeriesRow]) -> None:
-        """Commit poll results and the series changes they caused, atomically."""
+        """Commit poll results and the series changes they caused, atomically.
+
+        Most polls only move a ref's schedule: those rows are written without
+        their state or finished_at, so SQLite leaves the other indexes alone.
+        Poll commits skip the fsync (a crash of the machine can only make
+        those polls happen again); intake commits keep the configured setting.
+        """
         db = self.db
-        with _transaction(db):
+        finished, changed, moved = [], [], []
+        for u in updates:
+            if u.next_poll_at is None:
+                finished.append((u.state, u.polls, u.last_poll_at, u.finished_at, u.id))
+            elif u.state_changed:
+                changed.append((u.state, u.polls, u.last_poll_at, u.next_poll_at, u.id))
+            else:
+                moved.append((u.polls, u.last_poll_at, u.next_poll_at, u.id))
+        with _transaction(db, synchronous="NORMAL"):
             db.executemany(
-                "UPDATE refs SET state = ?, polls = ?, last_poll_at = ?, next_poll_at = ?,"
+                "UPDATE refs SET state = ?, polls = ?, last_poll_at = ?, next_poll_at = NULL,"
                 " finished_at = ? WHERE id = ?",
-                [
-                    (u.state, u.polls, u.last_poll_at, u.next_poll_at, u.finished_at, u.id)
-                    for u in updates
-                ],
+                finished,
+            )
+            db.executemany(
+                "UPDATE refs SET state = ?, polls = ?, last_poll_at = ?, next_poll_at = ?"
+                " WHERE id = ?",
+                changed,
+            )
+            db.executemany(
+                "UPDATE refs SET polls = ?, last_poll_at = ?, next_poll_at = ? WHERE id = ?", moved
             )
             _add_series(db, deltas)
 
@@ -225,7 +253,7 @@ class Store:
 
     def oldest_open_submitted_at(self, account: str) -> float | None:
         row = self.db.execute(
-            "SELECT MIN(submitted_at) FROM refs WHERE account = ? AND next_poll_at IS NOT NULL",
+            "SELECT MIN(submitted_at) FROM refs WHERE account = ? AND finished_at IS NULL",
             (account,),
         ).fetchone()
         return None if row[0] is None else float(row[0])
@@ -264,16 +292,25 @@ class Store:
 
 
 class _transaction:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on error."""
+    """BEGIN IMMEDIATE … COMMIT, rolled back on error; optionally with its own fsync policy."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, synchronous: str | None = None) -> None:
         self.db = db
+        self.synchronous = synchronous
+        self.previous: int | None = None
 
     def __enter__(self) -> None:
+        if self.synchronous is not None:
+            self.previous = self.db.execute("PRAGMA synchronous").fetchone()[0]
+            self.db.execute(f"PRAGMA synchronous={self.synchronous}")
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        try:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        finally:
+            if self.previous is not None:
+                self.db.execute(f"PRAGMA synchronous={self.previous}")
 
 
 def _add_series(db: sqlite3.Connection, deltas: Iterable[SeriesRow]) -> None:

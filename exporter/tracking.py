@@ -142,10 +142,14 @@ class Tracker:
         if not finished and now >= window_end:
             self._expire(state, record)
             finished = True
+        dumped = state.dump() if state.messages else ""
         if finished:
-            return RefUpdate(ref.id, state.dump(), polls, last_poll_at, None, now), record.deltas
+            return RefUpdate(ref.id, dumped, polls, last_poll_at, None, now), record.deltas
         next_poll = min(now + self.rules.schedule.interval_after(max(polls, 1)), window_end)
-        return RefUpdate(ref.id, state.dump(), polls, last_poll_at, next_poll, None), record.deltas
+        update = RefUpdate(
+            ref.id, dumped, polls, last_poll_at, next_poll, None, state_changed=dumped != ref.state
+        )
+        return update, record.deltas
 
     def _observe(
         self,

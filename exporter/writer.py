@@ -46,12 +46,25 @@ class Writer:
         self._room = asyncio.Condition()
         self.commits = 0
 
+    def offer(
+        self, updates: Sequence[RefUpdate], deltas: Sequence[Delta], on_commit: Callable[[], None]
+    ) -> bool:
+        """Queue results unless the writer is far behind (then use :meth:`submit`)."""
+        if len(self._updates) >= 8 * self._max_batch:
+            return False
+        self._updates.extend(updates)
+        self._deltas.extend(deltas)
+        self._callbacks.append(on_commit)
+        self._has_work.set()
+        return True
+
     async def submit(
         self, updates: Sequence[RefUpdate], deltas: Sequence[Delta], on_commit: Callable[[], None]
     ) -> None:
         """Queue results; waits when far behind, so pollers cannot outrun the disk."""
-        async with self._room:
-            await self._room.wait_for(lambda: len(self._updates) < 8 * self._max_batch)
+        if len(self._updates) >= 8 * self._max_batch:
+            async with self._room:
+                await self._room.wait_for(lambda: len(self._updates) < 8 * self._max_batch)
         self._updates.extend(updates)
         self._deltas.extend(deltas)
         self._callbacks.append(on_commit)

@@ -37,7 +37,10 @@ class TestRefs:
         )
         assert inserted == [True, True, False]
         due = call(store, lambda: store.due_refs("a", 100, 10))
-        assert [row.ref_key for row in due] == ["y", "x"]
+        assert [row.ref_key for _, row in due] == ["y", "x"]
+        # Resuming after the first ref skips it.
+        after = call(store, lambda: store.due_refs("a", 100, 10, (due[0][0], due[0][1].id)))
+        assert [row.ref_key for _, row in after] == ["x"]
         assert call(store, lambda: store.due_refs("a", 20, 10)) != []
         assert call(store, lambda: store.due_refs("b", 100, 10)) == []
 
@@ -46,7 +49,7 @@ class TestRefs:
             store,
             lambda: store.insert_refs([new("x", 1)], lambda refs: [("m", "{}", float(len(refs)))]),
         )
-        [row] = call(store, lambda: store.due_refs("a", 100, 10))
+        [(_, row)] = call(store, lambda: store.due_refs("a", 100, 10))
         update = RefUpdate(row.id, '{"":[]}', 1, 2.0, None, 2.0)
         with pytest.raises(Exception, match="NOT NULL"):
             call(store, lambda: store.apply([update], [("m", None, 1.0)]))  # type: ignore[list-item]
@@ -60,7 +63,7 @@ class TestRefs:
             store,
             lambda: store.insert_refs([new("old", 1), new("new", 1), new("open", 1)], lambda _: []),
         )
-        rows = call(store, lambda: store.due_refs("a", 100, 10))
+        rows = [row for _, row in call(store, lambda: store.due_refs("a", 100, 10))]
         finished = {"old": 100.0, "new": 900.0}
         updates = [
             RefUpdate(r.id, "", 1, 1.0, None, finished[r.ref_key])

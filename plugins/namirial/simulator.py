@@ -49,13 +49,21 @@ REASON_TEXTS: dict[str, tuple[str, ...]] = {
 class NamirialSimulator:
     """The simulated API and everything it knows."""
 
-    def __init__(self, *, api_key: str, scenario: Scenario | None = None, clock: Clock = time.time):
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        scenario: Scenario | None = None,
+        clock: Clock = time.time,
+        log_requests: bool = True,
+    ) -> None:
         self.api_key = api_key
         self.clock = clock
         self.factory = MessageFactory(scenario or Scenario(), clock)
         self.faults = Faults(self.factory)
         self.messages: dict[str, SimMessage] = {}
         self.requests = 0
+        self.log_requests = log_requests
         self.request_log: list[tuple[float, int]] = []
         """(time, HTTP status) of every API request, for tests of pacing and pauses."""
 
@@ -66,6 +74,7 @@ class NamirialSimulator:
         app.router.add_get("/api/messagestatus/{id}", self._by_id)
         app.router.add_post("/_sim/messages", self._create)
         app.router.add_get("/_sim/truth", self._truth)
+        app.router.add_get("/_sim/stats", self._stats)
         app.router.add_put("/_sim/scenario", self._set_scenario)
         return app
 
@@ -116,7 +125,8 @@ class NamirialSimulator:
     async def _guard(self, request: web.Request) -> web.Response | None:
         response = await self._refusal(request)
         self.requests += 1
-        self.request_log.append((self.clock(), 200 if response is None else response.status))
+        if self.log_requests:
+            self.request_log.append((self.clock(), 200 if response is None else response.status))
         return response
 
     async def _refusal(self, request: web.Request) -> web.Response | None:
@@ -141,10 +151,14 @@ class NamirialSimulator:
         refused = await self._guard(request)
         if refused is not None:
             return refused
-        message = self.messages.get(request.match_info["id"].lower())
+        message = self.find(request.match_info["id"].lower())
         if message is None:
             return web.json_response({"message": "Not Found"}, status=404)
         return web.json_response({"message": self.render(message)})
+
+    def find(self, message_id: str) -> SimMessage | None:
+        """The message with this id, if it was sent."""
+        return self.messages.get(message_id)
 
     async def _by_number(self, request: web.Request) -> web.Response:
         number = request.match_info["number"]
@@ -180,6 +194,9 @@ class NamirialSimulator:
 
     def truth(self) -> dict[str, Any]:
         return truth(list(self.messages.values()), self.clock())
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": self.requests, "messages": len(self.messages)})
 
     async def _truth(self, request: web.Request) -> web.Response:
         return web.json_response(self.truth())
