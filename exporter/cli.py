@@ -18,6 +18,7 @@ from exporter.event_loop import CHOICES, new_event_loop
 from exporter.listen import DEFAULT_LISTEN_ADDRESS, is_loopback, parse_listen_address
 from exporter.logging_setup import LEVELS, setup_logging
 from exporter.plugin_manager import PluginError, collect_providers, make_plugin_manager
+from exporter.process_tuning import tune_gc
 from exporter.provider import ProviderClass
 from exporter.store import StoreError
 
@@ -143,11 +144,17 @@ def _run(work: Coroutine[Any, Any, int], loop_kind: str) -> int:
         loop.close()
 
 
+async def _tune_gc_after_start(app: web.Application) -> None:
+    # Runs after the exporter has started (signal order), when start-up garbage is done with.
+    tune_gc()
+
+
 def serve(config: Config, host: str, port: int, loop_kind: str = "auto") -> int:
     from exporter.runtime import Exporter
     from exporter.web import create_app
 
     app = create_app(Exporter(config))
+    app.on_startup.append(_tune_gc_after_start)
     try:
         web.run_app(
             app,

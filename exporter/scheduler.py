@@ -23,10 +23,11 @@ from exporter.errors import (
     BadResponse,
     ProviderError,
     RefInvalid,
+    RefNotFound,
     Throttled,
 )
 from exporter.metrics import AccountSnapshot, ExporterMetrics
-from exporter.provider import AnyProvider, RefModel, RefOutcome, RefReport
+from exporter.provider import AnyProvider, Provider, RefModel, RefOutcome, RefReport
 from exporter.store import DueRef, Store
 from exporter.tracking import PollResult, Tracker
 from exporter.writer import Writer
@@ -77,6 +78,7 @@ class AccountPoller:
         self._throttle_pause = THROTTLE_BACKOFF[0]
         self._auth_pause = AUTH_BACKOFF[0]
         self._logged: dict[str, tuple[float, int]] = {}
+        self._fetch_one_only = type(provider).fetch is Provider.fetch
         self._up = metrics.up.labels(*self._labels)
         self._last_success = metrics.last_success.labels(*self._labels)
 
@@ -168,7 +170,15 @@ class AccountPoller:
         if not readable:
             return results
         try:
-            outcomes = await self.provider.fetch(refs)
+            if self._fetch_one_only and len(refs) == 1:
+                # Straight to fetch_one: every await level is paid again at each
+                # resumption of the request, so the default fetch loop is skipped.
+                try:
+                    outcomes: list[RefOutcome] = [await self.provider.fetch_one(refs[0])]
+                except (RefNotFound, RefInvalid) as gone:
+                    outcomes = [gone]
+            else:
+                outcomes = await self.provider.fetch(refs)
             if len(outcomes) != len(refs):
                 raise BadResponse(
                     f"provider returned {len(outcomes)} outcomes for {len(refs)} refs"

@@ -142,12 +142,14 @@ class Tracker:
         if not finished and now >= window_end:
             self._expire(state, record)
             finished = True
-        dumped = state.dump() if state.messages else ""
+        # Every change of state leaves a delta; without one the stored text still holds.
+        changed = bool(record.deltas)
+        dumped = (state.dump() if state.messages else "") if changed else ref.state
         if finished:
             return RefUpdate(ref.id, dumped, polls, last_poll_at, None, now), record.deltas
         next_poll = min(now + self.rules.schedule.interval_after(max(polls, 1)), window_end)
         update = RefUpdate(
-            ref.id, dumped, polls, last_poll_at, next_poll, None, state_changed=dumped != ref.state
+            ref.id, dumped, polls, last_poll_at, next_poll, None, state_changed=changed
         )
         return update, record.deltas
 
