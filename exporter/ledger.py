@@ -19,6 +19,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from exporter.ledger_text import TextRenderer
 from exporter.outcomes import BUCKET_LABELS, SPECS, Delta, SeriesSpec, storage_name
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class Ledger(Collector):
         self.application_labels = application_labels
         self._values: dict[str, dict[tuple[str, ...], float]] = defaultdict(dict)
         self._label_names: dict[str, tuple[str, ...]] = {}
+        self._text = TextRenderer()
         for spec in SPECS:
             extra = application_labels if spec.application_labels else ()
             for name in storage_name(spec):
@@ -86,6 +88,10 @@ class Ledger(Collector):
             labels = tuple(str(stored.get(label, "")) for label in names)
             series = self._values[name]
             series[labels] = series.get(labels, 0.0) + value
+
+    def render_text(self) -> str:
+        """The outcome series in the text format, fast (see :mod:`exporter.ledger_text`)."""
+        return self._text.render(self._values, self._label_names)
 
     def collect(self) -> Iterator[Metric]:
         for spec in SPECS:

@@ -43,9 +43,12 @@ class ScheduleSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Defaults measured in bench/economy.py: on realistic delivery latencies they
+    # cost under half the calls of fixed 5 s polling, with a median latency
+    # error of about 13%.
     first_poll: Duration = Field(2.0, description="delay from registration to the first poll")
-    initial_interval: Duration = Field(2.0, gt=0, description="interval after the first poll")
-    growth: float = Field(2.0, ge=1.0, le=10.0, description="factor between intervals")
+    initial_interval: Duration = Field(3.0, gt=0, description="interval after the first poll")
+    growth: float = Field(1.3, ge=1.0, le=10.0, description="factor between intervals")
     max_interval: Duration = Field(300.0, gt=0, description="cap on the interval")
     tracking_window: Duration = Field(
         86400.0, gt=0, description="age after which open messages become expired"

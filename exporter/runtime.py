@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.config import Account, Config
@@ -47,6 +49,18 @@ ERROR_KINDS = (
 PRUNE_EVERY = 600.0
 
 
+class _Joined(Collector):
+    """One registry's collectors and one more collector, as a single collector."""
+
+    def __init__(self, registry: CollectorRegistry, extra: Collector) -> None:
+        self._registry = registry
+        self._extra = extra
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._registry.collect()
+        yield from self._extra.collect()
+
+
 class Exporter:
     """Store, ledger, metrics, intake and one poller per account."""
 
@@ -59,12 +73,15 @@ class Exporter:
     ) -> None:
         self.config = config
         self.registry = registry if registry is not None else CollectorRegistry()
+        """Every metric: OpenMetrics scrapes and tests read this."""
+        self.operational = CollectorRegistry()
+        """All but the outcome series, which /metrics renders itself in the text format."""
         self.clock = clock
         self.ledger = Ledger(config.intake.labels.keys)
-        self.metrics = ExporterMetrics(self.registry, __version__)
+        self.metrics = ExporterMetrics(self.operational, __version__)
         self.state = StateCollector()
-        self.registry.register(self.ledger)
-        self.registry.register(self.state)
+        self.operational.register(self.state)
+        self.registry.register(_Joined(self.operational, self.ledger))
         self.store = Store(config.store.path, synchronous=config.store.synchronous)
         self.writer = Writer(self.store, self.ledger)
         self.pollers: dict[str, AccountPoller] = {}

@@ -208,3 +208,44 @@ class TestExposure:
         assert result.returncode == 1
         assert "intake.token" in result.stderr
         assert not (tmp_path / "store.db").exists()
+
+
+async def test_fast_text_rendering_matches_prometheus_client(
+    tmp_path: Path, start_namirial: Start, start_exporter: Start
+) -> None:
+    """The ledger's own text rendering says exactly what prometheus_client would."""
+    from prometheus_client import generate_latest
+
+    simulator, exporter, client = await running(
+        tmp_path, start_namirial, start_exporter, rcs_share=0.5, read_share=0.5, undelivered=0.3
+    )
+    body = [{"account": "eu", "id": m.id, "labels": {"team": 'a"b\\c'}} for m in simulator.send(20)]
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    assert (await client.post("/api/v1/messages", json=body, headers=headers)).status == 202
+    await wait_for(
+        lambda: (
+            exporter.ledger.value(
+                "sms_messages_final_total", ("namirial", "eu", "sms", "delivered", 'a"b\\c')
+            )
+            + exporter.ledger.value(
+                "sms_messages_final_total", ("namirial", "eu", "rcs", "delivered", 'a"b\\c')
+            )
+            > 0
+        ),
+        what="a delivery",
+    )
+    fast = parse_samples(exporter.ledger.render_text())
+    reference = {
+        key: value
+        for key, value in parse_samples(generate_latest(exporter.registry).decode()).items()
+        if key[0].startswith(
+            (
+                "sms_messages",
+                "sms_message_",
+                "sms_delivery",
+                "sms_exporter_refs",
+                "sms_exporter_status",
+            )
+        )
+    }
+    assert fast == reference
