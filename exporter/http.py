@@ -88,15 +88,15 @@ class ProviderHttp:
             await asyncio.sleep(delay)
         started = time.perf_counter()
         try:
-            async with self._session.request(
-                method,
-                url,
-                headers=headers,
-                params=params,
-                json=json_body,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
+            # Only the arguments in use are passed: each one costs aiohttp work per call.
+            options: dict[str, Any] = {"timeout": self._timeout, "allow_redirects": False}
+            if headers is not None:
+                options["headers"] = headers
+            if params is not None:
+                options["params"] = params
+            if json_body is not None:
+                options["json"] = json_body
+            async with self._session.request(method, url, **options) as response:
                 body = await response.read()
         except TimeoutError:
             self._observe("timeout", time.perf_counter() - started)
