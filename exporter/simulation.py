@@ -266,6 +266,34 @@ class Faults:
         await asyncio.sleep(self._factory.scenario.slow_seconds)
 
 
+class ControlRoutes:
+    """The ``/_sim/`` endpoints every simulator serves: ground truth, stats, scenario swap.
+
+    Mixed into a simulator that has ``factory``, ``requests`` and ``truth()``.
+    """
+
+    factory: MessageFactory
+    requests: int
+
+    def truth(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def add_control_routes(self, app: web.Application) -> None:
+        app.router.add_get("/_sim/truth", self._truth_route)
+        app.router.add_get("/_sim/stats", self._stats_route)
+        app.router.add_put("/_sim/scenario", self._scenario_route)
+
+    async def _truth_route(self, request: web.Request) -> web.Response:
+        return web.json_response(self.truth())
+
+    async def _stats_route(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": self.requests})
+
+    async def _scenario_route(self, request: web.Request) -> web.Response:
+        self.factory.scenario = Scenario.model_validate(await read_json_body(request))
+        return web.json_response(self.factory.scenario.model_dump())
+
+
 async def read_json_body(request: web.Request) -> Any:
     """The body of a control request, or a 400 naming the problem."""
     try:

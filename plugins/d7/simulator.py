@@ -18,6 +18,7 @@ from aiohttp import web
 
 from exporter.simulation import (
     Clock,
+    ControlRoutes,
     Faults,
     MessageFactory,
     Scenario,
@@ -61,7 +62,7 @@ def api_reason(message: SimMessage) -> str | None:
     return None
 
 
-class D7Simulator:
+class D7Simulator(ControlRoutes):
     """The simulated API and everything it knows."""
 
     def __init__(
@@ -86,8 +87,7 @@ class D7Simulator:
         app = web.Application()
         app.router.add_get("/report/v1/message-log/{request_id}", self._report)
         app.router.add_post("/_sim/messages", self._create)
-        app.router.add_get("/_sim/truth", self._truth)
-        app.router.add_put("/_sim/scenario", self._set_scenario)
+        self.add_control_routes(app)
         return app
 
     def send(self, recipients: int | None = None) -> Request:
@@ -211,10 +211,3 @@ class D7Simulator:
         return web.json_response(
             {"request_id": self.send(body.get("recipients")).request_id, "status": "accepted"}
         )
-
-    async def _truth(self, request: web.Request) -> web.Response:
-        return web.json_response(self.truth())
-
-    async def _set_scenario(self, request: web.Request) -> web.Response:
-        self.factory.scenario = Scenario.model_validate(await read_json_body(request))
-        return web.json_response(self.factory.scenario.model_dump())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
@@ -14,6 +13,7 @@ from exporter.http import ProviderHttp
 from exporter.provider import Observation, Provider, ProviderSettings, RefModel, RefReport
 from exporter.simulation import DemoSimulator, Scenario
 from exporter.statuses import Status
+from exporter.timestamps import parse_iso8601
 from plugins.namirial.reasons import REASONS, reason_for
 
 STATUSES: dict[str, Status] = {
@@ -131,8 +131,8 @@ def parse_message(message: dict[str, Any]) -> Observation:
         provider_status=raw_status if isinstance(raw_status, str) else "",
         code=code,
         reason=reason,
-        accepted_at=_timestamp(message.get("providerAcceptanceAt"), "providerAcceptanceAt"),
-        changed_at=_timestamp(message.get("statusChangedAt"), "statusChangedAt"),
+        accepted_at=parse_iso8601(message.get("providerAcceptanceAt"), "providerAcceptanceAt"),
+        changed_at=parse_iso8601(message.get("statusChangedAt"), "statusChangedAt"),
         channel=CHANNELS.get(channel, "other") if isinstance(channel, str) else "sms",
         segments=segments if isinstance(segments, int) and segments >= 0 else None,
         read=raw_status == "READ",
@@ -143,17 +143,3 @@ def _text(value: object) -> str | None:
     if value is None:
         return None
     return str(value)[:200]
-
-
-def _timestamp(value: object, field: str) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadResponse(f"{field} is not a string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadResponse(f"{field} is not an ISO-8601 time") from None
-    if parsed.tzinfo is None:
-        raise BadResponse(f"{field} has no time zone")
-    return parsed.timestamp()

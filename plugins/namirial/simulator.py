@@ -16,6 +16,7 @@ from aiohttp import web
 
 from exporter.simulation import (
     Clock,
+    ControlRoutes,
     Faults,
     MessageFactory,
     Scenario,
@@ -46,7 +47,7 @@ REASON_TEXTS: dict[str, tuple[str, ...]] = {
 }
 
 
-class NamirialSimulator:
+class NamirialSimulator(ControlRoutes):
     """The simulated API and everything it knows."""
 
     def __init__(
@@ -73,9 +74,7 @@ class NamirialSimulator:
         app.router.add_get("/api/messagestatus/reference/{key}", self._by_reference)
         app.router.add_get("/api/messagestatus/{id}", self._by_id)
         app.router.add_post("/_sim/messages", self._create)
-        app.router.add_get("/_sim/truth", self._truth)
-        app.router.add_get("/_sim/stats", self._stats)
-        app.router.add_put("/_sim/scenario", self._set_scenario)
+        self.add_control_routes(app)
         return app
 
     def send(self, count: int = 1, **options: Any) -> list[SimMessage]:
@@ -194,16 +193,6 @@ class NamirialSimulator:
 
     def truth(self) -> dict[str, Any]:
         return truth(list(self.messages.values()), self.clock())
-
-    async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"requests": self.requests, "messages": len(self.messages)})
-
-    async def _truth(self, request: web.Request) -> web.Response:
-        return web.json_response(self.truth())
-
-    async def _set_scenario(self, request: web.Request) -> web.Response:
-        self.factory.scenario = Scenario.model_validate(await read_json_body(request))
-        return web.json_response(self.factory.scenario.model_dump())
 
 
 def _iso(seconds: float) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.errors import AuthFailed, BadResponse, Throttled, TransientError
+from exporter.errors import AuthFailed, BadResponse, ProviderError, Throttled, TransientError
 from exporter.http import HttpResponse, ProviderHttp
 
 RENEW_BEFORE = 60.0
@@ -109,6 +109,18 @@ class TokenSource:
 
 BLOCKED_ERRORCODE = 50200
 """429 with this errorcode: the account is blocked for a while, not merely throttled."""
+
+
+def call_error(response: HttpResponse) -> ProviderError:
+    """The error for an answer neither 200 nor one the endpoint gives its own meaning."""
+    status = response.status
+    if status == 403:
+        return AuthFailed("SFMC refused the call (HTTP 403): does the package have sms_read?")
+    if status == 429:
+        return throttled(response)
+    if status >= 500:
+        return TransientError(f"SFMC answered HTTP {status}")
+    return BadResponse(f"unexpected HTTP {status} from SFMC")
 
 
 def throttled(response: HttpResponse) -> Throttled:

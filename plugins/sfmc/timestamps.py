@@ -4,25 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from exporter.errors import BadResponse
+from exporter.timestamps import parse_iso8601
 
 CST = timezone(timedelta(hours=-6), "CST")
 
 
 def parse_cst(value: object, field: str) -> float | None:
-    """Unix seconds from ``2018-08-03T13:41:18.55`` read as UTC−06:00; None when absent."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise BadResponse(f"{field} is not a string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadResponse(f"{field} is not an ISO-8601 time") from None
-    # A written offset is believed; the documented form has none and means CST.
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=CST)
-    return parsed.timestamp()
+    """Unix seconds from ``2018-08-03T13:41:18.55`` read as UTC−06:00; None when absent.
+
+    A written offset is believed; the documented form has none and means CST.
+    """
+    return parse_iso8601(value, field, naive_zone=CST)
 
 
 def format_cst(seconds: float) -> str:

@@ -7,12 +7,12 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr
 
-from exporter.errors import AuthFailed, BadResponse, RefInvalid, RefNotFound, TransientError
+from exporter.errors import BadResponse, RefInvalid, RefNotFound, TransientError
 from exporter.http import HttpResponse, ProviderHttp
 from exporter.provider import Observation, Provider, RefModel, RefReport
 from exporter.simulation import DemoSimulator, Scenario
 from exporter.statuses import Status
-from plugins.sfmc.auth import TokenSource, parse_legacy_token, parse_v2_token, throttled
+from plugins.sfmc.auth import TokenSource, call_error, parse_legacy_token, parse_v2_token
 from plugins.sfmc.client import SfmcClient
 from plugins.sfmc.settings import SfmcSettings
 from plugins.sfmc.timestamps import parse_cst
@@ -109,13 +109,7 @@ class MobileConnectProvider(Provider[MobileConnectSettings, MobileConnectRef]):
             raise bad_request(response)
         if status == 404:
             raise RefNotFound("MobileConnect does not know this send (HTTP 404)")
-        if status == 403:
-            raise AuthFailed("SFMC refused the call (HTTP 403): does the package have sms_read?")
-        if status == 429:
-            raise throttled(response)
-        if status >= 500:
-            raise TransientError(f"SFMC answered HTTP {status}")
-        raise BadResponse(f"unexpected HTTP {status} from SFMC")
+        raise call_error(response)
 
 
 _INVALID = (

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from exporter.simulation import (
     Clock,
+    ControlRoutes,
     Faults,
     MessageFactory,
     Scenario,
@@ -109,7 +110,7 @@ def api_reason(message: SimMessage) -> str | None:
     return message.reason if message.reason in codes else "other"
 
 
-class MobileConnectSimulator:
+class MobileConnectSimulator(ControlRoutes):
     """The simulated API and everything it knows."""
 
     def __init__(
@@ -142,8 +143,7 @@ class MobileConnectSimulator:
             "/sms/v1/messageContact/{message_id}/deliveries/{token_id}", self._deliveries
         )
         app.router.add_post("/_sim/messages", self._create)
-        app.router.add_get("/_sim/truth", self._truth)
-        app.router.add_put("/_sim/scenario", self._set_scenario)
+        self.add_control_routes(app)
         return app
 
     def send(self, recipients: int | None = None, *, job_error: bool = False) -> Send:
@@ -234,13 +234,6 @@ class MobileConnectSimulator:
         body = await read_json_body(request)
         send = self.send(body.get("recipients"))
         return web.json_response({"messageId": send.message_id, "tokenId": send.token_id})
-
-    async def _truth(self, request: web.Request) -> web.Response:
-        return web.json_response(self.truth())
-
-    async def _set_scenario(self, request: web.Request) -> web.Response:
-        self.factory.scenario = Scenario.model_validate(await read_json_body(request))
-        return web.json_response(self.factory.scenario.model_dump())
 
 
 def _errors(text: str) -> web.Response:

@@ -7,12 +7,12 @@ from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
-from exporter.errors import AuthFailed, BadResponse, RefNotFound, TransientError
+from exporter.errors import BadResponse, RefNotFound
 from exporter.http import ProviderHttp
 from exporter.provider import Observation, Provider, RefModel, RefReport
 from exporter.simulation import DemoSimulator, Scenario
 from exporter.statuses import FINAL_STATUSES, Status
-from plugins.sfmc.auth import TokenSource, parse_v2_token, throttled
+from plugins.sfmc.auth import TokenSource, call_error, parse_v2_token
 from plugins.sfmc.client import SfmcClient
 from plugins.sfmc.settings import SfmcSchedule, SfmcSettings
 from plugins.sfmc.timestamps import parse_cst
@@ -90,13 +90,7 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
         if status in (400, 404):
             # Unknown or older than 3 days (some stacks answer 400 rather than 404).
             raise RefNotFound(f"SFMC does not know this messageKey (HTTP {status})")
-        if status == 403:
-            raise AuthFailed("SFMC refused the call (HTTP 403): does the package have sms_read?")
-        if status == 429:
-            raise throttled(response)
-        if status >= 500:
-            raise TransientError(f"SFMC answered HTTP {status}")
-        raise BadResponse(f"unexpected HTTP {status} from SFMC")
+        raise call_error(response)
 
 
 def parse_status(body: Any) -> Observation:

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from exporter.simulation import (
     Clock,
+    ControlRoutes,
     Faults,
     MessageFactory,
     Scenario,
@@ -36,7 +37,7 @@ def api_fate(message: SimMessage) -> str:
     return "sent" if message.fate in ("delivered", "undelivered") else message.fate
 
 
-class TransactionalSimulator:
+class TransactionalSimulator(ControlRoutes):
     """The simulated API and everything it knows."""
 
     def __init__(
@@ -63,8 +64,7 @@ class TransactionalSimulator:
         self.auth.add_routes(app)
         app.router.add_get("/messaging/v1/sms/messages/{key}", self._status)
         app.router.add_post("/_sim/messages", self._create)
-        app.router.add_get("/_sim/truth", self._truth)
-        app.router.add_put("/_sim/scenario", self._set_scenario)
+        self.add_control_routes(app)
         return app
 
     def send(self, count: int = 1) -> list[SimMessage]:
@@ -142,10 +142,3 @@ class TransactionalSimulator:
     async def _create(self, request: web.Request) -> web.Response:
         body = await read_json_body(request)
         return web.json_response({"keys": [m.id for m in self.send(int(body.get("count", 1)))]})
-
-    async def _truth(self, request: web.Request) -> web.Response:
-        return web.json_response(self.truth())
-
-    async def _set_scenario(self, request: web.Request) -> web.Response:
-        self.factory.scenario = Scenario.model_validate(await read_json_body(request))
-        return web.json_response(self.factory.scenario.model_dump())
