@@ -44,6 +44,17 @@ class SfmcAuthSimulator:
         app.router.add_post("/v2/token", self._v2_token)
         app.router.add_post("/v1/requestToken", self._legacy_token)
 
+    def account_options(self, base_url: str) -> dict[str, Any]:
+        """An account block (without ``provider``) that gets its tokens from this simulator."""
+        return {
+            "auth_url": f"{base_url}/v2/token",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "rate_limit": 50,
+            "concurrency": 4,
+            "schedule": {"first_poll": "1s", "initial_interval": "1s", "max_interval": "10s"},
+        }
+
     def expire_all(self) -> None:
         """Every issued token stops working now (as after a rotation)."""
         self.tokens.clear()

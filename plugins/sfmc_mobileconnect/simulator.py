@@ -165,14 +165,7 @@ class MobileConnectSimulator(ControlRoutes):
         return {"message_id": send.message_id, "token_id": send.token_id}
 
     def account_options(self, base_url: str) -> dict[str, Any]:
-        return {
-            "auth_url": f"{base_url}/v2/token",
-            "client_id": self.auth.client_id,
-            "client_secret": self.auth.client_secret,
-            "rate_limit": 50,
-            "concurrency": 4,
-            "schedule": {"first_poll": "1s", "initial_interval": "1s", "max_interval": "10s"},
-        }
+        return self.auth.account_options(base_url)
 
     def truth(self) -> dict[str, Any]:
         members = [m for send in self.sends.values() for m in send.recipients]
