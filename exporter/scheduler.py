@@ -79,8 +79,11 @@ class AccountPoller:
         self._auth_pause = AUTH_BACKOFF[0]
         self._logged: dict[str, tuple[float, int]] = {}
         self._fetch_one_only = type(provider).fetch is Provider.fetch
-        self._up = metrics.up.labels(*self._labels)
-        self._last_success = metrics.last_success.labels(*self._labels)
+        # Read at scrape time: a poll only stores two numbers, no metric call.
+        self._up_value = 0.0
+        self._last_success_value = 0.0
+        metrics.up.labels(*self._labels).set_function(lambda: self._up_value)
+        metrics.last_success.labels(*self._labels).set_function(lambda: self._last_success_value)
 
     def wake(self) -> None:
         """New refs arrived: look at the store now rather than at the next idle wake."""
@@ -233,14 +236,14 @@ class AccountPoller:
         return refs, readable, unreadable
 
     def _on_success(self, now: float) -> None:
-        self._up.set(1)
-        self._last_success.set(now)
+        self._up_value = 1.0
+        self._last_success_value = now
         self._throttle_pause = THROTTLE_BACKOFF[0]
         self._auth_pause = AUTH_BACKOFF[0]
 
     def _on_error(self, error: ProviderError) -> None:
         self._metrics.errors.labels(*self._labels, error.kind).inc()
-        self._metrics.up.labels(*self._labels).set(0)
+        self._up_value = 0.0
         self._log_limited(
             "poll failed",
             error.kind,
