@@ -12,6 +12,7 @@ work never blocks the event loop and writes never contend.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -202,13 +203,16 @@ class Store:
         comes with its next_poll_at, the cursor of the following call.
         """
         start = after if after is not None else (float("-inf"), 0)
-        rows = self.db.execute(
-            "SELECT next_poll_at, id, ref_key, labels, submitted_at, polls, last_poll_at, state"
-            " FROM refs WHERE account = ? AND next_poll_at IS NOT NULL AND next_poll_at <= ?"
-            " AND (next_poll_at, id) > (?, ?) ORDER BY next_poll_at, id LIMIT ?",
+        # One JSON text for all rows: SQLite works in one step, and the GIL is
+        # not handed back and forth with the event loop for every row.
+        (text,) = self.db.execute(
+            "SELECT json_group_array(json_array(next_poll_at, id, ref_key, labels, submitted_at,"
+            " polls, last_poll_at, state)) FROM (SELECT * FROM refs WHERE account = ?"
+            " AND next_poll_at IS NOT NULL AND next_poll_at <= ? AND (next_poll_at, id) > (?, ?)"
+            " ORDER BY next_poll_at, id LIMIT ?)",
             (account, now, start[0], start[1], limit),
-        ).fetchall()
-        return [(row[0], DueRef(*row[1:])) for row in rows]
+        ).fetchone()
+        return [(row[0], DueRef(*row[1:])) for row in json.loads(text)]
 
     def apply(self, updates: Sequence[RefUpdate], deltas: Sequence[SeriesRow]) -> None:
         """Commit poll results and the series changes they caused, atomically.
@@ -228,19 +232,30 @@ class Store:
             else:
                 moved.append((u.polls, u.last_poll_at, u.next_poll_at, u.id))
         with _transaction(db, synchronous="NORMAL"):
-            db.executemany(
-                "UPDATE refs SET state = ?, polls = ?, last_poll_at = ?, next_poll_at = NULL,"
-                " finished_at = ? WHERE id = ?",
-                finished,
-            )
-            db.executemany(
-                "UPDATE refs SET state = ?, polls = ?, last_poll_at = ?, next_poll_at = ?"
-                " WHERE id = ?",
-                changed,
-            )
-            db.executemany(
-                "UPDATE refs SET polls = ?, last_poll_at = ?, next_poll_at = ? WHERE id = ?", moved
-            )
+            # Each kind of update is one statement over a JSON array of rows: one
+            # step for SQLite, instead of a step (and a GIL hand-off) per row.
+            if finished:
+                db.execute(
+                    "UPDATE refs SET state = u.value ->> 0, polls = u.value ->> 1,"
+                    " last_poll_at = u.value ->> 2, next_poll_at = NULL,"
+                    " finished_at = u.value ->> 3 FROM json_each(?) AS u"
+                    " WHERE refs.id = u.value ->> 4",
+                    (json.dumps(finished),),
+                )
+            if changed:
+                db.execute(
+                    "UPDATE refs SET state = u.value ->> 0, polls = u.value ->> 1,"
+                    " last_poll_at = u.value ->> 2, next_poll_at = u.value ->> 3"
+                    " FROM json_each(?) AS u WHERE refs.id = u.value ->> 4",
+                    (json.dumps(changed),),
+                )
+            if moved:
+                db.execute(
+                    "UPDATE refs SET polls = u.value ->> 0, last_poll_at = u.value ->> 1,"
+                    " next_poll_at = u.value ->> 2 FROM json_each(?) AS u"
+                    " WHERE refs.id = u.value ->> 3",
+                    (json.dumps(moved),),
+                )
             _add_series(db, deltas)
 
     def next_poll_at(self, account: str) -> float | None:
