@@ -1,4 +1,4 @@
-"""``python -m bench [name,...]``: run the benchmarks and write bench/last-run.json."""
+"""``python -m bench [name,...]``: run benchmarks; their figures go into bench/last-run.json."""
 
 from __future__ import annotations
 
@@ -47,14 +47,16 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": machine()}
+    out = Path(__file__).resolve().parent / "last-run.json"
+    # Figures of benchmarks not run this time are kept from earlier runs.
+    results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    results |= {"date": time.strftime("%Y-%m-%d"), "machine": machine()}
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
         results[name] = BENCHMARKS[name]()
         results[name]["bench_seconds"] = round(time.monotonic() - started, 1)
         print(json.dumps({name: results[name]}, indent=2), flush=True)
-    out = Path(__file__).resolve().parent / "last-run.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -159,7 +159,7 @@ def write_config(
 
 @contextmanager
 def exporter(
-    workdir: Path, config: Path, loop: str = "asyncio"
+    workdir: Path, config: Path, loop: str = "auto"
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
     """The exporter through its CLI: (URL, process, seconds from start to ready)."""
     port = free_port()

@@ -3,7 +3,7 @@
 The whole path: due refs out of SQLite, the rate limiter, the request, JSON
 parsing, the state change, the batched commit, the metrics. Both run as their
 own process against the same load server with the same concurrency. They take
-turns in short rounds (the exporter is stopped with SIGSTOP while the bare
+turns in five short rounds (the exporter is stopped with SIGSTOP while the bare
 loop runs), so that both see the same machine; the figure is the median of
 the per-round ratios.
 """
@@ -31,7 +31,7 @@ from bench.common import (
 
 REFS = 10_000
 CONCURRENCY = 32
-ROUNDS = 3
+ROUNDS = 5
 
 
 def bare_rate(server: str, loop: str, seconds: float) -> float:
@@ -84,7 +84,7 @@ def compare(workdir: Path, server: str, loop: str, seconds: float) -> dict[str, 
     }
 
 
-def run(seconds: float = 5.0) -> dict[str, Any]:
+def run(seconds: float = 4.0) -> dict[str, Any]:
     results: dict[str, Any] = {"refs": REFS, "concurrency": CONCURRENCY, "rounds": ROUNDS}
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         workdir = Path(tmp)

@@ -51,8 +51,8 @@ def _add_common_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> Non
         "--event-loop",
         dest="event_loop",
         choices=CHOICES,
-        default=default("asyncio"),
-        help="asyncio, or uvloop if installed (default: asyncio; see bench/README.md)",
+        default=default("auto"),
+        help="auto (uvloop when installed), uvloop or asyncio (default: auto)",
     )
 
 
@@ -149,7 +149,7 @@ async def _tune_gc_after_start(app: web.Application) -> None:
     tune_gc()
 
 
-def serve(config: Config, host: str, port: int, loop_kind: str = "asyncio") -> int:
+def serve(config: Config, host: str, port: int, loop_kind: str = "auto") -> int:
     from exporter.runtime import Exporter
     from exporter.web import create_app
 
