@@ -18,7 +18,7 @@ from exporter.config import Account, LabelsConfig
 from exporter.intake_items import IntakeItem, ItemError, ItemValidator, sampled_in
 from exporter.ledger import Ledger
 from exporter.metrics import ExporterMetrics
-from exporter.outcomes import Delta, OutcomeRecorder, zero_series
+from exporter.outcomes import Delta, OutcomeRecorder, label_values, zero_series
 from exporter.statuses import OTHER
 from exporter.store import NewRef, SeriesRow, Store
 
@@ -162,8 +162,7 @@ class Intake:
         )
 
     def app_label_values(self, labels: str) -> tuple[str, ...]:
-        given = json.loads(labels) if labels else {}
-        return tuple(str(given.get(key, "")) for key in self._budget.keys)
+        return label_values(labels, self._budget.keys)
 
     def _tracked_deltas(self, out: list[Delta], new_refs: list[NewRef]) -> list[SeriesRow]:
         """Runs in the store's transaction: the counter changes the new refs cause."""

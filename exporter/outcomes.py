@@ -10,6 +10,7 @@ deltas.
 
 from __future__ import annotations
 
+import json
 import math
 from bisect import bisect_left
 from collections.abc import Iterable
@@ -113,6 +114,12 @@ SPECS = (
     ),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+def label_values(labels: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """A ref's application labels (stored as a JSON object) in configured key order."""
+    given = json.loads(labels) if labels else {}
+    return tuple(str(given.get(key, "")) for key in keys)
 
 
 def storage_name(spec: SeriesSpec) -> Iterable[str]:

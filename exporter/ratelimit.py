@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -11,7 +10,8 @@ class RateLimiter:
     """Spaces requests at most ``rate`` per second, with a burst of ``burst``.
 
     A virtual-clock token bucket: one float of state, O(1) per request, and no
-    timer or task of its own. Callers are served in the order they ask.
+    timer or task of its own. Callers are served in the order they ask: each
+    :meth:`reserve` returns how long its caller must wait.
     """
 
     def __init__(
@@ -36,9 +36,3 @@ class RateLimiter:
         start = max(self._next_free, now - self._burst_span + self._interval)
         self._next_free = start + self._interval
         return start - now
-
-    async def acquire(self) -> None:
-        """Wait until the next request may start."""
-        delay = self.reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from exporter.countries import country_label
 from exporter.errors import RefInvalid, RefNotFound
-from exporter.outcomes import Delta, OutcomeRecorder
+from exporter.outcomes import Delta, OutcomeRecorder, label_values
 from exporter.provider import Observation, RefReport, ScheduleSettings
 from exporter.statuses import FINAL_STATUSES, OTHER, Status
 from exporter.store import DueRef, RefUpdate
@@ -89,8 +89,7 @@ class Tracker:
         """The ref's application label values, in configured key order."""
         values = self._label_cache.get(labels)
         if values is None:
-            given = json.loads(labels) if labels else {}
-            values = tuple(str(given.get(key, "")) for key in self.rules.application_labels)
+            values = label_values(labels, self.rules.application_labels)
             if len(self._label_cache) < 10_000:
                 self._label_cache[labels] = values
         return values
