@@ -155,7 +155,23 @@ class AccountPoller:
             batch = await self._queue.get()
             if self.snapshot.paused_until > self._clock():
                 await self._wait_unpaused()
-            results = await self._poll(batch)
+            refs, readable, unreadable = self._parse(batch)
+            outcomes: list[RefOutcome] = []
+            failure: Exception | None = None
+            # The provider is awaited right here, not in a helper coroutine: every
+            # await level is paid again at each resumption of the request.
+            if readable:
+                try:
+                    if self._fetch_one_only and len(refs) == 1:
+                        try:
+                            outcomes = [await self.provider.fetch_one(refs[0])]
+                        except (RefNotFound, RefInvalid) as gone:
+                            outcomes = [gone]
+                    else:
+                        outcomes = await self.provider.fetch(refs)
+                except Exception as exc:  # classified by _results, never fatal
+                    failure = exc
+            results = self._results(readable, unreadable, outcomes, failure)
             if results is None:
                 self._release(batch)
                 continue
@@ -164,47 +180,43 @@ class AccountPoller:
             if not self._writer.offer(updates, deltas, partial(self._release, batch)):
                 await self._writer.submit(updates, deltas, partial(self._release, batch))
 
-    async def _poll(self, batch: list[DueRef]) -> list[PollResult] | None:
+    def _results(
+        self,
+        readable: list[DueRef],
+        unreadable: list[DueRef],
+        outcomes: list[RefOutcome],
+        failure: Exception | None,
+    ) -> list[PollResult] | None:
         """Results for every ref of the batch, or None to leave them untouched (paused)."""
-        refs, readable, unreadable = self._parse(batch)
         now = self._clock()
         invalid = RefInvalid("stored ref no longer valid")
         results = [self.tracker.gone(row, invalid, now) for row in unreadable]
         if not readable:
             return results
-        try:
-            if self._fetch_one_only and len(refs) == 1:
-                # Straight to fetch_one: every await level is paid again at each
-                # resumption of the request, so the default fetch loop is skipped.
-                try:
-                    outcomes: list[RefOutcome] = [await self.provider.fetch_one(refs[0])]
-                except (RefNotFound, RefInvalid) as gone:
-                    outcomes = [gone]
-            else:
-                outcomes = await self.provider.fetch(refs)
-            if len(outcomes) != len(refs):
-                raise BadResponse(
-                    f"provider returned {len(outcomes)} outcomes for {len(refs)} refs"
-                )
-        except Throttled as throttled:
-            self._on_throttled(throttled)
+        if failure is None and len(outcomes) != len(readable):
+            failure = BadResponse(
+                f"provider returned {len(outcomes)} outcomes for {len(readable)} refs"
+            )
+        if isinstance(failure, Throttled):
+            self._on_throttled(failure)
             return None
-        except AuthFailed as refused:
-            self._on_error(refused)
+        if isinstance(failure, AuthFailed):
+            self._on_error(failure)
             self._pause(self._auth_pause)
             self._auth_pause = min(self._auth_pause * 2, AUTH_BACKOFF[1])
             return None
-        except ProviderError as error:
-            self._on_error(error)
-            now = self._clock()
+        if failure is not None:
+            if isinstance(failure, ProviderError):
+                self._on_error(failure)
+            else:
+                # A provider bug must not stop the account: log (no ids) and retry later.
+                log.error(
+                    "provider raised an unexpected error",
+                    extra={"account": self.account},
+                    exc_info=failure,
+                )
+                self._on_error(ProviderError("unexpected error"))
             return results + [self.tracker.failed(row, now) for row in readable]
-        except Exception:
-            # A provider bug must not stop the account: log (no ids) and retry later.
-            log.exception("provider raised an unexpected error", extra={"account": self.account})
-            self._on_error(ProviderError("unexpected error"))
-            now = self._clock()
-            return results + [self.tracker.failed(row, now) for row in readable]
-        now = self._clock()
         self._on_success(now)
         for row, outcome in zip(readable, outcomes, strict=True):
             results.append(self._apply(row, outcome, now))

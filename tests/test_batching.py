@@ -67,3 +67,50 @@ async def test_refs_polled_in_batches(tmp_path: Path, start_exporter: Callable[.
     assert sum(BatchProvider.calls) == 95
     assert max(BatchProvider.calls) == 10
     assert len(BatchProvider.calls) <= 12
+
+
+class FlakyRef(RefModel):
+    id: str
+
+
+class FlakyProvider(Provider[ProviderSettings, FlakyRef]):
+    """A throwaway provider with a bug: its first call raises something no one expected."""
+
+    name = "flaky"
+    Settings = ProviderSettings
+    Ref = FlakyRef
+    reasons = frozenset()
+    calls: ClassVar[list[str]] = []
+
+    async def fetch_one(self, ref: FlakyRef) -> RefReport:
+        self.calls.append(ref.id)
+        if len(self.calls) == 1:
+            raise RuntimeError("a plugin bug")
+        return RefReport([Observation(key="", status=Status.DELIVERED, provider_status="ok")])
+
+
+async def test_provider_bug_does_not_stop_the_account(
+    tmp_path: Path, start_exporter: Callable[..., Any]
+) -> None:
+    """An unexpected exception is logged and counted; the ref is polled again and finishes."""
+    known: dict[str, ProviderClass] = {**providers(), "flaky": FlakyProvider}
+    document = {
+        "store": {"path": str(tmp_path / "store.db")},
+        "accounts": {
+            "f": {
+                "provider": "flaky",
+                "schedule": {"first_poll": "0s", "initial_interval": "50ms"},
+            }
+        },
+    }
+    exporter, client = await start_exporter(parse_config(yaml.safe_dump(document), known, {}))
+    assert (await client.post("/api/v1/messages", json={"account": "f", "id": "x"})).status == 202
+
+    def delivered() -> float:
+        labels = {"provider": "flaky", "account": "f", "channel": "sms", "status": "delivered"}
+        return exporter.registry.get_sample_value("sms_messages_final_total", labels) or 0.0
+
+    await wait_for(lambda: delivered() == 1, what="the ref delivered after the bug")
+    errors = {"provider": "flaky", "account": "f", "kind": "error"}
+    assert exporter.registry.get_sample_value("sms_exporter_provider_errors_total", errors) == 1
+    assert FlakyProvider.calls == ["x", "x"]
