@@ -19,15 +19,16 @@ and asks it about batches of refs. A minimal provider::
 
 from __future__ import annotations
 
+import math
 from abc import ABC
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from exporter.durations import Duration
-from exporter.errors import ProviderError, RefInvalid, RefNotFound
+from exporter.errors import RefInvalid, RefNotFound
 from exporter.http import ProviderHttp
 from exporter.statuses import FINAL_STATUSES, Status
 
@@ -135,7 +136,6 @@ class RefReport:
 
     observations: Sequence[Observation]
     complete: bool = True
-    notes: Sequence[str] = field(default_factory=tuple)
 
 
 SettingsT = TypeVar("SettingsT", bound=ProviderSettings)
@@ -200,6 +200,20 @@ AnyProvider = Provider[ProviderSettings, RefModel]
 ProviderClass = type[Provider]  # type: ignore[type-arg]
 
 
-def describe_error(error: ProviderError) -> str:
-    """A log-safe one-liner for a provider error."""
-    return f"{error.kind}: {error}"
+def count_field(value: object) -> int | None:
+    """A provider's count (parts, recipients) if it is a real non-negative integer.
+
+    JSON ``true`` is an int to Python; a count must not be.
+    """
+    return value if type(value) is int and value >= 0 else None
+
+
+def amount_field(value: object) -> float | None:
+    """A provider's amount (cost) if it is a finite non-negative number.
+
+    ``Infinity`` or ``NaN`` in an answer would poison a counter for good.
+    """
+    if type(value) not in (int, float):
+        return None
+    amount = float(value)  # type: ignore[arg-type]
+    return amount if math.isfinite(amount) and amount >= 0 else None

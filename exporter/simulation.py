@@ -266,14 +266,18 @@ class Faults:
         await asyncio.sleep(self._factory.scenario.slow_seconds)
 
 
-class ControlRoutes:
-    """The ``/_sim/`` endpoints every simulator serves: ground truth, stats, scenario swap.
+class SimulatorBase:
+    """What every simulator holds (clock, scenario, faults, request count) and the
+    ``/_sim/`` endpoints it serves: ground truth, stats, scenario swap.
 
-    Mixed into a simulator that has ``factory``, ``requests`` and ``truth()``.
+    A simulator subclasses it, calls ``super().__init__`` and implements ``truth()``.
     """
 
-    factory: MessageFactory
-    requests: int
+    def __init__(self, scenario: Scenario, clock: Clock) -> None:
+        self.clock = clock
+        self.factory = MessageFactory(scenario, clock)
+        self.faults = Faults(self.factory)
+        self.requests = 0
 
     def truth(self) -> dict[str, Any]:
         raise NotImplementedError

@@ -44,7 +44,6 @@ class Writer:
         self._callbacks: list[Callable[[], None]] = []
         self._has_work = asyncio.Event()
         self._room = asyncio.Condition()
-        self.commits = 0
 
     def offer(
         self, updates: Sequence[RefUpdate], deltas: Sequence[Delta], on_commit: Callable[[], None]
@@ -97,7 +96,6 @@ class Writer:
                 # Disk full or locked: keep the results and try again; never drop them.
                 log.error("cannot commit poll results, retrying", extra={"error": str(exc)})
                 await asyncio.sleep(self._retry_delay)
-        self.commits += 1
         self._ledger.add(deltas)
         for callback in callbacks:
             callback()

@@ -211,3 +211,27 @@ class TestAgainstSimulator:
         with pytest.raises(TransientError) as raised:
             await provider.fetch_one(ref(simulator.send(1).request_id))
         assert raised.value.kind == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("number_of_sms", True),
+        ("number_of_sms", -1),
+        ("sms_cost", float("inf")),
+        ("sms_cost", float("nan")),
+        ("sms_cost", "0.1"),
+        ("sms_cost", False),
+    ],
+)
+def test_unusable_parts_and_cost_are_left_out(field: str, value: object) -> None:
+    """A broken number is not counted (an infinite cost would poison the counter for good)."""
+    body = with_status("delivered")
+    body["messages"][0][field] = value
+    [seen] = parse_report(body, settings()).observations
+    assert (seen.segments if field == "number_of_sms" else seen.cost) is None
+
+
+def test_boolean_recipient_count_is_refused() -> None:
+    with pytest.raises(BadResponse, match="total_recipients"):
+        parse_report({**SEED_EXAMPLE, "total_recipients": True}, settings())

@@ -157,3 +157,8 @@ class TestReasons:
     def test_delivered_message_carries_no_reason(self) -> None:
         body = message(provider={"status": "delivered", "code": "0", "message": "blocked"})
         assert parse_message(body).reason is None
+
+
+@pytest.mark.parametrize("segments", [True, -2, "1", 1.5])
+def test_unusable_segments_are_left_out(segments: object) -> None:
+    assert parse_message(message(sms={"segments": segments})).segments is None

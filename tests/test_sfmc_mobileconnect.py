@@ -186,6 +186,7 @@ class TestJob:
             ({"count": "two"}, "count"),
             ({"tracking": [{"standardStatusCode": "4000"}]}, "mobileNumber"),
             ({"tracking": [{"mobileNumber": "1", "standardStatusCode": "n/a"}]}, "numeric"),
+            ({"count": True}, "count"),
         ],
     )
     def test_malformed(self, change: dict[str, Any], match: str) -> None:

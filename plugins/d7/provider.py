@@ -16,7 +16,15 @@ from exporter.errors import (
     TransientError,
 )
 from exporter.http import ProviderHttp
-from exporter.provider import Observation, Provider, ProviderSettings, RefModel, RefReport
+from exporter.provider import (
+    Observation,
+    Provider,
+    ProviderSettings,
+    RefModel,
+    RefReport,
+    amount_field,
+    count_field,
+)
 from exporter.simulation import DemoSimulator, Scenario
 from plugins.d7.statuses import REASONS, STATUSES
 
@@ -113,8 +121,8 @@ def parse_report(body: Any, settings: D7Settings) -> RefReport:
     """A message-log answer; complete once every recipient has appeared."""
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         raise BadResponse("message-log answer has no messages list")
-    total = body.get("total_recipients")
-    if not isinstance(total, int) or total < 0:
+    total = count_field(body.get("total_recipients"))
+    if total is None:
         raise BadResponse("total_recipients is not a number")
     channel = str(body.get("channel") or "sms").lower()
     observations = [_message(entry, channel, settings) for entry in body["messages"]]
@@ -138,8 +146,8 @@ def _message(entry: Any, channel: str, settings: D7Settings) -> Observation:
         provider_status=raw,  # type: ignore[arg-type]
         reason=reason,
         channel=channel,
-        segments=parts if isinstance(parts, int) and parts >= 0 else None,
-        cost=float(cost) if isinstance(cost, int | float) and cost >= 0 else None,
+        segments=count_field(parts),
+        cost=amount_field(cost),
         currency=settings.currency,
         country=country if settings.country_label and isinstance(country, str) else None,
     )

@@ -18,11 +18,9 @@ from aiohttp import web
 
 from exporter.simulation import (
     Clock,
-    ControlRoutes,
-    Faults,
-    MessageFactory,
     Scenario,
     SimMessage,
+    SimulatorBase,
     read_json_body,
     truth,
 )
@@ -62,7 +60,7 @@ def api_reason(message: SimMessage) -> str | None:
     return None
 
 
-class D7Simulator(ControlRoutes):
+class D7Simulator(SimulatorBase):
     """The simulated API and everything it knows."""
 
     def __init__(
@@ -73,13 +71,10 @@ class D7Simulator(ControlRoutes):
         clock: Clock = time.time,
         max_recipients: int = 3,
     ) -> None:
+        super().__init__(scenario or Scenario(reasons={"not_reachable": 1}), clock)
         self.api_token = api_token or secrets.token_urlsafe(24)
-        self.clock = clock
-        self.factory = MessageFactory(scenario or Scenario(reasons={"not_reachable": 1}), clock)
-        self.faults = Faults(self.factory)
         self.max_recipients = max_recipients
         self.requests_by_id: dict[str, Request] = {}
-        self.requests = 0
         self.out_of_credit = False
         """When set, every call is answered 402 as for an account without credit."""
 

@@ -10,7 +10,14 @@ from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
 
 from exporter.errors import AuthFailed, BadResponse, RefNotFound, Throttled, TransientError
 from exporter.http import ProviderHttp
-from exporter.provider import Observation, Provider, ProviderSettings, RefModel, RefReport
+from exporter.provider import (
+    Observation,
+    Provider,
+    ProviderSettings,
+    RefModel,
+    RefReport,
+    count_field,
+)
 from exporter.simulation import DemoSimulator, Scenario
 from exporter.statuses import Status
 from exporter.timestamps import parse_iso8601
@@ -134,7 +141,7 @@ def parse_message(message: dict[str, Any]) -> Observation:
         accepted_at=parse_iso8601(message.get("providerAcceptanceAt"), "providerAcceptanceAt"),
         changed_at=parse_iso8601(message.get("statusChangedAt"), "statusChangedAt"),
         channel=CHANNELS.get(channel, "other") if isinstance(channel, str) else "sms",
-        segments=segments if isinstance(segments, int) and segments >= 0 else None,
+        segments=count_field(segments),
         read=raw_status == "READ",
     )
 

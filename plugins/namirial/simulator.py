@@ -16,11 +16,9 @@ from aiohttp import web
 
 from exporter.simulation import (
     Clock,
-    ControlRoutes,
-    Faults,
-    MessageFactory,
     Scenario,
     SimMessage,
+    SimulatorBase,
     read_json_body,
     truth,
 )
@@ -47,7 +45,7 @@ REASON_TEXTS: dict[str, tuple[str, ...]] = {
 }
 
 
-class NamirialSimulator(ControlRoutes):
+class NamirialSimulator(SimulatorBase):
     """The simulated API and everything it knows."""
 
     def __init__(
@@ -58,12 +56,9 @@ class NamirialSimulator(ControlRoutes):
         clock: Clock = time.time,
         log_requests: bool = True,
     ) -> None:
+        super().__init__(scenario or Scenario(), clock)
         self.api_key = api_key
-        self.clock = clock
-        self.factory = MessageFactory(scenario or Scenario(), clock)
-        self.faults = Faults(self.factory)
         self.messages: dict[str, SimMessage] = {}
-        self.requests = 0
         self.log_requests = log_requests
         self.request_log: list[tuple[float, int]] = []
         """(time, HTTP status) of every API request, for tests of pacing and pauses."""

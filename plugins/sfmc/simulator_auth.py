@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulation import Faults
+from exporter.simulation import Faults, Scenario, SimulatorBase
 
 NOT_AUTHORIZED = {
     "message": "Not Authorized",
@@ -106,6 +106,27 @@ class SfmcAuthSimulator:
                 {"message": "Unauthorized", "errorcode": 1, "documentation": ""}, status=401
             )
         return web.json_response({"accessToken": self._issue(3600.0), "expiresIn": 3600})
+
+
+class SfmcSimulatorBase(SimulatorBase):
+    """A simulator of an SFMC API: the shared parts plus the token endpoints' state."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        clock: Callable[[], float],
+        client_id: str,
+        client_secret: str | None,
+    ) -> None:
+        super().__init__(scenario, clock)
+        self.auth = SfmcAuthSimulator(
+            client_id=client_id,
+            client_secret=client_secret or secrets.token_urlsafe(16),
+            clock=clock,
+        )
+
+    def account_options(self, base_url: str) -> dict[str, Any]:
+        return self.auth.account_options(base_url)
 
 
 async def _json(request: web.Request) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 
 from exporter.errors import BadResponse, RefInvalid, RefNotFound, TransientError
 from exporter.http import HttpResponse, ProviderHttp
-from exporter.provider import Observation, Provider, RefModel, RefReport
+from exporter.provider import Observation, Provider, RefModel, RefReport, count_field
 from exporter.simulation import DemoSimulator, Scenario
 from exporter.statuses import Status
 from plugins.sfmc.auth import TokenSource, call_error, parse_legacy_token, parse_v2_token
@@ -146,8 +146,8 @@ def parse_deliveries(body: Any, hasher: RecipientHasher) -> RefReport:
     job = body.get("status")
     if job not in JOB_STATES:
         raise BadResponse(f"unknown send status {str(job)[:30]!r}")
-    count = body.get("count")
-    if not isinstance(count, int) or count < 0:
+    count = count_field(body.get("count"))
+    if count is None:
         raise BadResponse("count is not a number of recipients")
     created = parse_cst(body.get("createDate", body.get("createdDate")), "createDate")
     tracking = body.get("tracking") or []

@@ -8,7 +8,6 @@ the seed). Errors are the documented 400 texts; 429s and 5xx come from the scena
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,15 +16,12 @@ from aiohttp import web
 
 from exporter.simulation import (
     Clock,
-    ControlRoutes,
-    Faults,
-    MessageFactory,
     Scenario,
     SimMessage,
     read_json_body,
     truth,
 )
-from plugins.sfmc.simulator_auth import SfmcAuthSimulator, refusal
+from plugins.sfmc.simulator_auth import SfmcSimulatorBase, refusal
 from plugins.sfmc.timestamps import format_cst
 
 UNDELIVERED_CODES = {
@@ -110,7 +106,7 @@ def api_reason(message: SimMessage) -> str | None:
     return message.reason if message.reason in codes else "other"
 
 
-class MobileConnectSimulator(ControlRoutes):
+class MobileConnectSimulator(SfmcSimulatorBase):
     """The simulated API and everything it knows."""
 
     def __init__(
@@ -122,19 +118,13 @@ class MobileConnectSimulator(ControlRoutes):
         clock: Clock = time.time,
         max_recipients: int = 3,
     ) -> None:
-        self.clock = clock
-        self.auth = SfmcAuthSimulator(
-            client_id=client_id,
-            client_secret=client_secret or secrets.token_urlsafe(16),
-            clock=clock,
+        super().__init__(
+            scenario or Scenario(reasons={"undeliverable": 1}), clock, client_id, client_secret
         )
-        self.factory = MessageFactory(scenario or Scenario(reasons={"undeliverable": 1}), clock)
-        self.faults = Faults(self.factory)
         self.max_recipients = max_recipients
         self.sends: dict[str, Send] = {}
         self.foreign_tokens: set[str] = set()
         self.unexpected_errors = 0
-        self.requests = 0
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -163,9 +153,6 @@ class MobileConnectSimulator(ControlRoutes):
     def demo_send(self) -> dict[str, str]:
         send = self.send()
         return {"message_id": send.message_id, "token_id": send.token_id}
-
-    def account_options(self, base_url: str) -> dict[str, Any]:
-        return self.auth.account_options(base_url)
 
     def truth(self) -> dict[str, Any]:
         members = [m for send in self.sends.values() for m in send.recipients]

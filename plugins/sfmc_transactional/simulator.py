@@ -8,7 +8,6 @@ messages and at top level for others, and CST timestamps.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -16,15 +15,12 @@ from aiohttp import web
 
 from exporter.simulation import (
     Clock,
-    ControlRoutes,
-    Faults,
-    MessageFactory,
     Scenario,
     SimMessage,
     read_json_body,
     truth,
 )
-from plugins.sfmc.simulator_auth import SfmcAuthSimulator, refusal
+from plugins.sfmc.simulator_auth import SfmcSimulatorBase, refusal
 from plugins.sfmc.timestamps import format_cst
 from plugins.sfmc_transactional.reasons import CODES, MESSAGES
 
@@ -37,7 +33,7 @@ def api_fate(message: SimMessage) -> str:
     return "sent" if message.fate in ("delivered", "undelivered") else message.fate
 
 
-class TransactionalSimulator(ControlRoutes):
+class TransactionalSimulator(SfmcSimulatorBase):
     """The simulated API and everything it knows."""
 
     def __init__(
@@ -48,16 +44,10 @@ class TransactionalSimulator(ControlRoutes):
         scenario: Scenario | None = None,
         clock: Clock = time.time,
     ) -> None:
-        self.clock = clock
-        self.auth = SfmcAuthSimulator(
-            client_id=client_id,
-            client_secret=client_secret or secrets.token_urlsafe(16),
-            clock=clock,
+        super().__init__(
+            scenario or Scenario(reasons={"unsubscribed": 1}), clock, client_id, client_secret
         )
-        self.factory = MessageFactory(scenario or Scenario(reasons={"unsubscribed": 1}), clock)
-        self.faults = Faults(self.factory)
         self.messages: dict[str, SimMessage] = {}
-        self.requests = 0
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -78,9 +68,6 @@ class TransactionalSimulator(ControlRoutes):
 
     def demo_send(self) -> dict[str, str]:
         return {"message_key": self.send(1)[0].id}
-
-    def account_options(self, base_url: str) -> dict[str, Any]:
-        return self.auth.account_options(base_url)
 
     def truth(self) -> dict[str, Any]:
         return truth(
