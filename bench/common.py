@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from bench.server import API_KEY
-from exporter.store import Store
+from sms_delivery_exporter.store import Store
 
 ACCOUNT = "bench"
 
@@ -167,7 +167,7 @@ def exporter(
     args = [
         sys.executable,
         "-m",
-        "exporter",
+        "sms_delivery_exporter",
         "--config.file",
         str(config),
         "--web.listen-address",

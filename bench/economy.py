@@ -14,12 +14,12 @@ import math
 import statistics
 from typing import Any
 
-from exporter.outcomes import LATENCY_SUM
-from exporter.provider import Observation, RefReport, ScheduleSettings
-from exporter.simulation import MessageFactory, Scenario
-from exporter.statuses import Status
-from exporter.store import DueRef
-from exporter.tracking import AccountRules, Tracker
+from sms_delivery_exporter.outcomes import LATENCY_SUM
+from sms_delivery_exporter.provider import Observation, RefReport, ScheduleSettings
+from sms_delivery_exporter.simulation import MessageFactory, Scenario
+from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.store import DueRef
+from sms_delivery_exporter.tracking import AccountRules, Tracker
 
 MESSAGES = 20_000
 MEDIAN = 8.0

@@ -12,8 +12,8 @@ import time
 from aiohttp import web
 
 from bench.loops import new_event_loop
-from exporter.simulation import Scenario, SimMessage
-from plugins.namirial.simulator import NamirialSimulator
+from sms_delivery_exporter.simulation import Scenario, SimMessage
+from sms_delivery_providers.namirial.simulator import NamirialSimulator
 
 API_KEY = "bench-api-key"
 

@@ -1,7 +1,7 @@
-"""``python -m exporter`` runs the same CLI as ``sms-delivery-exporter``."""
+"""``python -m sms_delivery_exporter`` runs the same CLI as ``sms-delivery-exporter``."""
 
 from __future__ import annotations
 
-from exporter.cli import main
+from sms_delivery_exporter.cli import main
 
 raise SystemExit(main())

@@ -11,16 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter import __version__
-from exporter.config import Config, ConfigError, load_config
-from exporter.durations import format_duration
-from exporter.event_loop import CHOICES, new_event_loop
-from exporter.listen import DEFAULT_LISTEN_ADDRESS, is_loopback, parse_listen_address
-from exporter.logging_setup import LEVELS, setup_logging
-from exporter.plugin_manager import PluginError, collect_providers, make_plugin_manager
-from exporter.process_tuning import tune_gc
-from exporter.provider import ProviderClass
-from exporter.store import StoreError
+from sms_delivery_exporter import __version__
+from sms_delivery_exporter.config import Config, ConfigError, load_config
+from sms_delivery_exporter.durations import format_duration
+from sms_delivery_exporter.event_loop import CHOICES, new_event_loop
+from sms_delivery_exporter.listen import DEFAULT_LISTEN_ADDRESS, is_loopback, parse_listen_address
+from sms_delivery_exporter.logging_setup import LEVELS, setup_logging
+from sms_delivery_exporter.plugin_manager import PluginError, collect_providers, make_plugin_manager
+from sms_delivery_exporter.process_tuning import tune_gc
+from sms_delivery_exporter.provider import ProviderClass
+from sms_delivery_exporter.store import StoreError
 
 
 def _add_common_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --web.listen-address: {exc}", file=sys.stderr)
         return 1
     if args.command == "demo":
-        from exporter.demo import run_demo
+        from sms_delivery_exporter.demo import run_demo
 
         return _run(run_demo(providers, host, port), args.event_loop)
     try:
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(summary(args.config_file, config, providers))
         return 0
     if args.command == "track":
-        from exporter.track import read_source, track
+        from sms_delivery_exporter.track import read_source, track
 
         try:
             raw = read_source(args.file)
@@ -150,8 +150,8 @@ async def _tune_gc_after_start(app: web.Application) -> None:
 
 
 def serve(config: Config, host: str, port: int, loop_kind: str = "auto") -> int:
-    from exporter.runtime import Exporter
-    from exporter.web import create_app
+    from sms_delivery_exporter.runtime import Exporter
+    from sms_delivery_exporter.web import create_app
 
     app = create_app(Exporter(config))
     app.on_startup.append(_tune_gc_after_start)

@@ -19,9 +19,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from exporter.durations import Duration
-from exporter.plugin_manager import describe
-from exporter.provider import ProviderClass, ProviderSettings
+from sms_delivery_exporter.durations import Duration
+from sms_delivery_exporter.plugin_manager import describe
+from sms_delivery_exporter.provider import ProviderClass, ProviderSettings
 
 _ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.statuses import OTHER
+from sms_delivery_exporter.statuses import OTHER
 
 ISO_3166_ALPHA_2 = frozenset(
     [

@@ -20,11 +20,11 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from exporter.config import parse_config
-from exporter.provider import ProviderClass
-from exporter.runtime import Exporter
-from exporter.simulation import DemoSimulator
-from exporter.web import INTAKE_PATH, create_app
+from sms_delivery_exporter.config import parse_config
+from sms_delivery_exporter.provider import ProviderClass
+from sms_delivery_exporter.runtime import Exporter
+from sms_delivery_exporter.simulation import DemoSimulator
+from sms_delivery_exporter.web import INTAKE_PATH, create_app
 
 log = logging.getLogger(__name__)
 

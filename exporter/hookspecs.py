@@ -7,7 +7,7 @@ A plugin is a module (or package) declared in its distribution's metadata::
 
 whose module defines::
 
-    from exporter.hookspecs import hookimpl
+    from sms_delivery_exporter.hookspecs import hookimpl
 
     @hookimpl
     def register_providers():
@@ -25,7 +25,7 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from exporter.provider import ProviderClass
+    from sms_delivery_exporter.provider import ProviderClass
 
 PROJECT_NAME = "sms_delivery_exporter"
 """The pluggy project name, also the entry-point group."""

@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from exporter.errors import BadResponse, TransientError
-from exporter.ratelimit import RateLimiter
+from sms_delivery_exporter.errors import BadResponse, TransientError
+from sms_delivery_exporter.ratelimit import RateLimiter
 
 CallObserver = Callable[[str, float], None]
 """Called once per request with (code, seconds): the HTTP status or an error kind."""

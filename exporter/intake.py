@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from exporter.config import Account, LabelsConfig
-from exporter.intake_items import IntakeItem, ItemError, ItemValidator, sampled_in
-from exporter.ledger import Ledger
-from exporter.metrics import ExporterMetrics
-from exporter.outcomes import Delta, OutcomeRecorder, label_values, zero_series
-from exporter.statuses import OTHER
-from exporter.store import NewRef, SeriesRow, Store
+from sms_delivery_exporter.config import Account, LabelsConfig
+from sms_delivery_exporter.intake_items import IntakeItem, ItemError, ItemValidator, sampled_in
+from sms_delivery_exporter.ledger import Ledger
+from sms_delivery_exporter.metrics import ExporterMetrics
+from sms_delivery_exporter.outcomes import Delta, OutcomeRecorder, label_values, zero_series
+from sms_delivery_exporter.statuses import OTHER
+from sms_delivery_exporter.store import NewRef, SeriesRow, Store
 
 
 class IntakeRejected(Exception):

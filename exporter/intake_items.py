@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from exporter.config import Account, LabelsConfig
+from sms_delivery_exporter.config import Account, LabelsConfig
 
 RESERVED_FIELDS = ("account", "submitted_at", "labels")
 MAX_LABEL_VALUE_LENGTH = 128

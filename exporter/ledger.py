@@ -19,8 +19,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from exporter.ledger_text import TextRenderer
-from exporter.outcomes import BUCKET_LABELS, SPECS, Delta, SeriesSpec, storage_name
+from sms_delivery_exporter.ledger_text import TextRenderer
+from sms_delivery_exporter.outcomes import BUCKET_LABELS, SPECS, Delta, SeriesSpec, storage_name
 
 log = logging.getLogger(__name__)
 

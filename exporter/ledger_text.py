@@ -14,7 +14,7 @@ from typing import cast
 
 from prometheus_client.utils import floatToGoString
 
-from exporter.outcomes import BUCKET_LABELS, SPECS
+from sms_delivery_exporter.outcomes import BUCKET_LABELS, SPECS
 
 # The same number format as prometheus_client's own exposition.
 _number = cast(Callable[[float], str], floatToGoString)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from exporter.statuses import FAILURE_STATUSES, FINAL_STATUSES, OPEN_STATUSES, Status
+from sms_delivery_exporter.statuses import FAILURE_STATUSES, FINAL_STATUSES, OPEN_STATUSES, Status
 
 Delta = tuple[str, tuple[str, ...], float]
 """(series name, label values in the series' label order, amount)."""

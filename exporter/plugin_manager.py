@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 
 import pluggy
 
-from exporter import hookspecs
-from exporter.provider import Provider, ProviderClass
+from sms_delivery_exporter import hookspecs
+from sms_delivery_exporter.provider import Provider, ProviderClass
 
 log = logging.getLogger(__name__)
 

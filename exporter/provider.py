@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from exporter.durations import Duration
-from exporter.errors import RefInvalid, RefNotFound
-from exporter.http import ProviderHttp
-from exporter.statuses import FINAL_STATUSES, Status
+from sms_delivery_exporter.durations import Duration
+from sms_delivery_exporter.errors import RefInvalid, RefNotFound
+from sms_delivery_exporter.http import ProviderHttp
+from sms_delivery_exporter.statuses import FINAL_STATUSES, Status
 
 if TYPE_CHECKING:
-    from exporter.simulation import DemoSimulator
+    from sms_delivery_exporter.simulation import DemoSimulator
 
 
 class ScheduleSettings(BaseModel):

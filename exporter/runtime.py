@@ -19,20 +19,20 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from exporter import __version__
-from exporter.config import Account, Config
-from exporter.errors import AuthFailed, BadResponse, RefInvalid, RefNotFound, Throttled
-from exporter.http import ProviderHttp
-from exporter.intake import Intake
-from exporter.ledger import Ledger
-from exporter.metrics import AccountSnapshot, ExporterMetrics, StateCollector
-from exporter.outcomes import TRACKED
-from exporter.provider import AnyProvider
-from exporter.ratelimit import RateLimiter
-from exporter.scheduler import AccountPoller
-from exporter.store import Store
-from exporter.tracking import AccountRules, Tracker
-from exporter.writer import Writer
+from sms_delivery_exporter import __version__
+from sms_delivery_exporter.config import Account, Config
+from sms_delivery_exporter.errors import AuthFailed, BadResponse, RefInvalid, RefNotFound, Throttled
+from sms_delivery_exporter.http import ProviderHttp
+from sms_delivery_exporter.intake import Intake
+from sms_delivery_exporter.ledger import Ledger
+from sms_delivery_exporter.metrics import AccountSnapshot, ExporterMetrics, StateCollector
+from sms_delivery_exporter.outcomes import TRACKED
+from sms_delivery_exporter.provider import AnyProvider
+from sms_delivery_exporter.ratelimit import RateLimiter
+from sms_delivery_exporter.scheduler import AccountPoller
+from sms_delivery_exporter.store import Store
+from sms_delivery_exporter.tracking import AccountRules, Tracker
+from sms_delivery_exporter.writer import Writer
 
 log = logging.getLogger(__name__)
 

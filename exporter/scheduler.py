@@ -18,7 +18,7 @@ from functools import partial
 
 from pydantic import ValidationError
 
-from exporter.errors import (
+from sms_delivery_exporter.errors import (
     AuthFailed,
     BadResponse,
     ProviderError,
@@ -26,11 +26,11 @@ from exporter.errors import (
     RefNotFound,
     Throttled,
 )
-from exporter.metrics import AccountSnapshot, ExporterMetrics
-from exporter.provider import AnyProvider, Provider, RefModel, RefOutcome, RefReport
-from exporter.store import DueRef, Store
-from exporter.tracking import PollResult, Tracker
-from exporter.writer import Writer
+from sms_delivery_exporter.metrics import AccountSnapshot, ExporterMetrics
+from sms_delivery_exporter.provider import AnyProvider, Provider, RefModel, RefOutcome, RefReport
+from sms_delivery_exporter.store import DueRef, Store
+from sms_delivery_exporter.tracking import PollResult, Tracker
+from sms_delivery_exporter.writer import Writer
 
 log = logging.getLogger(__name__)
 

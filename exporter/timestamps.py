@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from exporter.errors import BadResponse
+from sms_delivery_exporter.errors import BadResponse
 
 
 def parse_iso8601(value: object, field: str, *, naive_zone: tzinfo | None = None) -> float | None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 
-from exporter.config import Config
-from exporter.intake_items import BodyError, parse_body
-from exporter.web import INTAKE_PATH
+from sms_delivery_exporter.config import Config
+from sms_delivery_exporter.intake_items import BodyError, parse_body
+from sms_delivery_exporter.web import INTAKE_PATH
 
 
 def read_source(source: str) -> bytes:

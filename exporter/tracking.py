@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from exporter.countries import country_label
-from exporter.errors import RefInvalid, RefNotFound
-from exporter.outcomes import Delta, OutcomeRecorder, label_values
-from exporter.provider import Observation, RefReport, ScheduleSettings
-from exporter.statuses import FINAL_STATUSES, OTHER, Status
-from exporter.store import DueRef, RefUpdate
+from sms_delivery_exporter.countries import country_label
+from sms_delivery_exporter.errors import RefInvalid, RefNotFound
+from sms_delivery_exporter.outcomes import Delta, OutcomeRecorder, label_values
+from sms_delivery_exporter.provider import Observation, RefReport, ScheduleSettings
+from sms_delivery_exporter.statuses import FINAL_STATUSES, OTHER, Status
+from sms_delivery_exporter.store import DueRef, RefUpdate
 
 
 @dataclass(slots=True)

@@ -13,11 +13,11 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
-from exporter import __version__
-from exporter.config import IntakeConfig
-from exporter.intake import IntakeRejected
-from exporter.intake_items import BodyError, parse_body
-from exporter.runtime import Exporter
+from sms_delivery_exporter import __version__
+from sms_delivery_exporter.config import IntakeConfig
+from sms_delivery_exporter.intake import IntakeRejected
+from sms_delivery_exporter.intake_items import BodyError, parse_body
+from sms_delivery_exporter.runtime import Exporter
 
 EXPORTER = web.AppKey("exporter", Exporter)
 INTAKE_PATH = "/api/v1/messages"

@@ -15,9 +15,9 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from exporter.ledger import Ledger
-from exporter.outcomes import Delta
-from exporter.store import RefUpdate, Store
+from sms_delivery_exporter.ledger import Ledger
+from sms_delivery_exporter.outcomes import Delta
+from sms_delivery_exporter.store import RefUpdate, Store
 
 log = logging.getLogger(__name__)
 

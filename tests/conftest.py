@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from exporter.simulation import Scenario
-from plugins.namirial.simulator import NamirialSimulator
+from sms_delivery_exporter.simulation import Scenario
+from sms_delivery_providers.namirial.simulator import NamirialSimulator
 
 API_KEY = "test-key-0123456789"
 
@@ -51,9 +51,9 @@ async def start_exporter(
     aiohttp_client: Callable[..., Any],
 ) -> Callable[..., Any]:
     """Start an exporter in-process (polling starts): returns (exporter, test client)."""
-    from exporter.config import Config
-    from exporter.runtime import Exporter
-    from exporter.web import create_app
+    from sms_delivery_exporter.config import Config
+    from sms_delivery_exporter.runtime import Exporter
+    from sms_delivery_exporter.web import create_app
 
     async def start(config: Config) -> tuple[Exporter, Any]:
         exporter = Exporter(config)
@@ -82,8 +82,8 @@ async def build_provider() -> Any:
     """
     import aiohttp
 
-    from exporter.http import ProviderHttp
-    from exporter.ratelimit import RateLimiter
+    from sms_delivery_exporter.http import ProviderHttp
+    from sms_delivery_exporter.ratelimit import RateLimiter
 
     sessions: list[aiohttp.ClientSession] = []
 

@@ -13,9 +13,9 @@ import aiohttp
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config import Config, parse_config
-from exporter.plugin_manager import collect_providers, make_plugin_manager
-from exporter.provider import ProviderClass
+from sms_delivery_exporter.config import Config, parse_config
+from sms_delivery_exporter.plugin_manager import collect_providers, make_plugin_manager
+from sms_delivery_exporter.provider import ProviderClass
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -15,7 +15,7 @@ from tests.helpers import Samples, free_port, scrape, wait_for
 
 
 class ExporterProcess:
-    """``python -m exporter`` with a config file, on a free loopback port."""
+    """``python -m sms_delivery_exporter`` with a config file, on a free loopback port."""
 
     def __init__(self, config_text: str, workdir: Path, *, args: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
@@ -34,7 +34,7 @@ class ExporterProcess:
             [
                 sys.executable,
                 "-m",
-                "exporter",
+                "sms_delivery_exporter",
                 "--config.file",
                 str(self.config_path),
                 "--web.listen-address",

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from exporter.simulation import DemoSimulator
+from sms_delivery_exporter.simulation import DemoSimulator
 from tests.dashboard_lint import as_promql, targets
 from tests.helpers import make_config, providers, wait_for
 from tests.processes import ExporterProcess

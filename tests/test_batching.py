@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 import yaml
 
-from exporter.config import parse_config
-from exporter.provider import (
+from sms_delivery_exporter.config import parse_config
+from sms_delivery_exporter.provider import (
     Observation,
     Provider,
     ProviderClass,
@@ -18,7 +18,7 @@ from exporter.provider import (
     RefOutcome,
     RefReport,
 )
-from exporter.statuses import Status
+from sms_delivery_exporter.statuses import Status
 from tests.helpers import providers, wait_for
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, load_config, parse_config
+from sms_delivery_exporter.config import ConfigError, load_config, parse_config
 from tests.helpers import providers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +61,7 @@ class TestValid:
             [
                 sys.executable,
                 "-m",
-                "exporter",
+                "sms_delivery_exporter",
                 "--config.file",
                 str(ROOT / "config.example.yaml"),
                 "--config.check",
@@ -162,7 +162,14 @@ class TestMistakes:
         path = tmp_path / "config.yaml"
         path.write_text(GOOD + "    rate_limit: 0\n")
         result = subprocess.run(
-            [sys.executable, "-m", "exporter", "--config.file", str(path), "--config.check"],
+            [
+                sys.executable,
+                "-m",
+                "sms_delivery_exporter",
+                "--config.file",
+                str(path),
+                "--config.check",
+            ],
             capture_output=True,
             text=True,
             env={"KEY": "k", "PATH": "/usr/bin:/bin"},

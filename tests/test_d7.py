@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exporter.errors import (
+from sms_delivery_exporter.errors import (
     AuthFailed,
     BadResponse,
     RefInvalid,
@@ -16,10 +16,10 @@ from exporter.errors import (
     Throttled,
     TransientError,
 )
-from exporter.simulation import Scenario
-from exporter.statuses import Status
-from plugins.d7.provider import D7Provider, D7Ref, D7Settings, parse_report
-from plugins.d7.simulator import D7Simulator
+from sms_delivery_exporter.simulation import Scenario
+from sms_delivery_exporter.statuses import Status
+from sms_delivery_providers.d7.provider import D7Provider, D7Ref, D7Settings, parse_report
+from sms_delivery_providers.d7.simulator import D7Simulator
 from tests.conftest import FakeClock
 
 Serve = Callable[..., Any]

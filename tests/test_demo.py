@@ -21,7 +21,14 @@ async def test_demo_shows_outcomes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     log_path = tmp_path / "demo.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "exporter", "demo", "--web.listen-address", f"127.0.0.1:{port}"],
+            [
+                sys.executable,
+                "-m",
+                "sms_delivery_exporter",
+                "demo",
+                "--web.listen-address",
+                f"127.0.0.1:{port}",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.runtime import Exporter
+from sms_delivery_exporter.runtime import Exporter
 from tests.helpers import make_config, namirial_account, providers
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from exporter.simulation import Scenario, truth
+from sms_delivery_exporter.simulation import Scenario, truth
 from tests.conftest import API_KEY
 from tests.helpers import (
     Samples,

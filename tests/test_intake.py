@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from exporter.runtime import Exporter
+from sms_delivery_exporter.runtime import Exporter
 from tests.helpers import make_config, namirial_account
 
 Start = Callable[..., Any]

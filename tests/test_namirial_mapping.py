@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from exporter.errors import BadResponse
-from exporter.statuses import Status
-from plugins.namirial.provider import parse_message
-from plugins.namirial.reasons import REASONS, reason_for
-from plugins.namirial.simulator import REASON_TEXTS
+from sms_delivery_exporter.errors import BadResponse
+from sms_delivery_exporter.statuses import Status
+from sms_delivery_providers.namirial.provider import parse_message
+from sms_delivery_providers.namirial.reasons import REASONS, reason_for
+from sms_delivery_providers.namirial.simulator import REASON_TEXTS
 
 # The seed's response example, verbatim.
 SEED_EXAMPLE: dict[str, Any] = {

@@ -8,13 +8,19 @@ from typing import Any
 import aiohttp
 import pytest
 
-from exporter.errors import AuthFailed, BadResponse, RefNotFound, Throttled, TransientError
-from exporter.http import ProviderHttp
-from exporter.provider import RefReport
-from exporter.ratelimit import RateLimiter
-from exporter.simulation import Scenario
-from exporter.statuses import Status
-from plugins.namirial.provider import NamirialProvider, NamirialRef, NamirialSettings
+from sms_delivery_exporter.errors import (
+    AuthFailed,
+    BadResponse,
+    RefNotFound,
+    Throttled,
+    TransientError,
+)
+from sms_delivery_exporter.http import ProviderHttp
+from sms_delivery_exporter.provider import RefReport
+from sms_delivery_exporter.ratelimit import RateLimiter
+from sms_delivery_exporter.simulation import Scenario
+from sms_delivery_exporter.statuses import Status
+from sms_delivery_providers.namirial.provider import NamirialProvider, NamirialRef, NamirialSettings
 from tests.conftest import API_KEY, FakeClock
 
 MakeProvider = Callable[..., NamirialProvider]

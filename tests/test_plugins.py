@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from exporter.hookspecs import PROJECT_NAME, hookimpl
-from exporter.plugin_manager import PluginError, collect_providers, make_plugin_manager
-from exporter.provider import Provider, ProviderClass, ProviderSettings, RefModel, RefReport
+from sms_delivery_exporter.hookspecs import PROJECT_NAME, hookimpl
+from sms_delivery_exporter.plugin_manager import PluginError, collect_providers, make_plugin_manager
+from sms_delivery_exporter.provider import (
+    Provider,
+    ProviderClass,
+    ProviderSettings,
+    RefModel,
+    RefReport,
+)
 
 
 def install_distribution(root: Path, name: str, entry_points: str, module: str = "") -> None:
@@ -49,15 +55,15 @@ class TestDiscovery:
     def test_builtin_namirial(self) -> None:
         providers = collect_providers(make_plugin_manager())
         assert "namirial" in providers
-        assert providers["namirial"].__module__ == "plugins.namirial.provider"
+        assert providers["namirial"].__module__ == "sms_delivery_providers.namirial.provider"
 
     def test_without_entry_points_nothing_is_loaded(self) -> None:
         assert collect_providers(make_plugin_manager(load_entry_points=False)) == {}
 
     def test_third_party_plugin(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         module = """
-from exporter.hookspecs import hookimpl
-from exporter.provider import Provider, ProviderSettings, RefModel
+from sms_delivery_exporter.hookspecs import hookimpl
+from sms_delivery_exporter.provider import Provider, ProviderSettings, RefModel
 
 class AcmeRef(RefModel):
     id: str

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from exporter.runtime import Exporter
-from exporter.simulation import Scenario
+from sms_delivery_exporter.runtime import Exporter
+from sms_delivery_exporter.simulation import Scenario
 from tests.conftest import API_KEY
 from tests.helpers import make_config, namirial_account, wait_for
 
@@ -195,7 +195,7 @@ class TestBlockedAccount:
     async def test_blocked_pauses_for_minutes(
         self, tmp_path: Path, serve: Start, start_exporter: Start
     ) -> None:
-        from plugins.sfmc_transactional.simulator import TransactionalSimulator
+        from sms_delivery_providers.sfmc_transactional.simulator import TransactionalSimulator
 
         simulator = TransactionalSimulator(scenario=Scenario(blocked_rate=1))
         url = await serve(simulator.app())

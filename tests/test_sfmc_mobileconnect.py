@@ -8,17 +8,23 @@ from typing import Any
 
 import pytest
 
-from exporter.errors import BadResponse, RefInvalid, RefNotFound, Throttled, TransientError
-from exporter.simulation import Scenario
-from exporter.statuses import Status
-from plugins.sfmc_mobileconnect.codes import CODES, classify
-from plugins.sfmc_mobileconnect.provider import (
+from sms_delivery_exporter.errors import (
+    BadResponse,
+    RefInvalid,
+    RefNotFound,
+    Throttled,
+    TransientError,
+)
+from sms_delivery_exporter.simulation import Scenario
+from sms_delivery_exporter.statuses import Status
+from sms_delivery_providers.sfmc_mobileconnect.codes import CODES, classify
+from sms_delivery_providers.sfmc_mobileconnect.provider import (
     MobileConnectProvider,
     MobileConnectRef,
     parse_deliveries,
 )
-from plugins.sfmc_mobileconnect.recipients import RecipientHasher
-from plugins.sfmc_mobileconnect.simulator import MobileConnectSimulator
+from sms_delivery_providers.sfmc_mobileconnect.recipients import RecipientHasher
+from sms_delivery_providers.sfmc_mobileconnect.simulator import MobileConnectSimulator
 from tests.conftest import FakeClock
 
 Serve = Callable[..., Any]

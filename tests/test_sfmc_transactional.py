@@ -9,17 +9,23 @@ from typing import Any
 
 import pytest
 
-from exporter.config import ConfigError, parse_config
-from exporter.errors import AuthFailed, BadResponse, RefNotFound, Throttled, TransientError
-from exporter.simulation import Scenario
-from exporter.statuses import Status
-from plugins.sfmc.timestamps import parse_cst
-from plugins.sfmc_transactional.provider import (
+from sms_delivery_exporter.config import ConfigError, parse_config
+from sms_delivery_exporter.errors import (
+    AuthFailed,
+    BadResponse,
+    RefNotFound,
+    Throttled,
+    TransientError,
+)
+from sms_delivery_exporter.simulation import Scenario
+from sms_delivery_exporter.statuses import Status
+from sms_delivery_providers.sfmc.timestamps import parse_cst
+from sms_delivery_providers.sfmc_transactional.provider import (
     SfmcTransactionalProvider,
     SfmcTransactionalRef,
     parse_status,
 )
-from plugins.sfmc_transactional.simulator import TransactionalSimulator
+from sms_delivery_providers.sfmc_transactional.simulator import TransactionalSimulator
 from tests.conftest import FakeClock
 from tests.helpers import providers
 

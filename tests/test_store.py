@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exporter.store import NewRef, RefUpdate, Store, StoreError
+from sms_delivery_exporter.store import NewRef, RefUpdate, Store, StoreError
 
 
 @pytest.fixture

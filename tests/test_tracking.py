@@ -6,8 +6,8 @@ from collections import defaultdict
 
 import pytest
 
-from exporter.errors import RefInvalid, RefNotFound
-from exporter.outcomes import (
+from sms_delivery_exporter.errors import RefInvalid, RefNotFound
+from sms_delivery_exporter.outcomes import (
     CONTRADICTIONS,
     DROPPED,
     FAILURES,
@@ -19,10 +19,10 @@ from exporter.outcomes import (
     SEGMENTS,
     Delta,
 )
-from exporter.provider import Observation, RefReport, ScheduleSettings
-from exporter.statuses import Status
-from exporter.store import DueRef, RefUpdate
-from exporter.tracking import AccountRules, Tracker
+from sms_delivery_exporter.provider import Observation, RefReport, ScheduleSettings
+from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.store import DueRef, RefUpdate
+from sms_delivery_exporter.tracking import AccountRules, Tracker
 
 T0 = 1_790_000_000.0
 SCHEDULE = ScheduleSettings(
@@ -250,7 +250,7 @@ class TestProviderFinalStatuses:
     """Where an API reports nothing after sent, sent is final and leaves the in-flight gauge."""
 
     def test_sent_final(self) -> None:
-        from exporter.statuses import FINAL_STATUSES
+        from sms_delivery_exporter.statuses import FINAL_STATUSES
 
         ref, track = Ref(), tracker(final_statuses=FINAL_STATUSES | {Status.SENT})
         ref.apply(track.report(ref.row, seen(Status.QUEUED), T0 + 1))
@@ -268,14 +268,14 @@ class TestCountry:
         ("given", "label"), [("ae", "AE"), ("GB", "GB"), ("ZZ", "other"), ("Italy", "other")]
     )
     def test_bounded(self, given: str, label: str) -> None:
-        from exporter.outcomes import FINAL_BY_COUNTRY
+        from sms_delivery_exporter.outcomes import FINAL_BY_COUNTRY
 
         ref, track = Ref(), tracker()
         ref.apply(track.report(ref.row, seen(Status.DELIVERED, country=given), T0 + 1))
         assert ref.total(FINAL_BY_COUNTRY, label, "delivered") == 1
 
     def test_absent_country_not_counted(self) -> None:
-        from exporter.outcomes import FINAL_BY_COUNTRY
+        from sms_delivery_exporter.outcomes import FINAL_BY_COUNTRY
 
         ref, track = Ref(), tracker()
         ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 1))

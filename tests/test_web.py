@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from exporter.cli import exposure_problem
-from exporter.simulation import Scenario
+from sms_delivery_exporter.cli import exposure_problem
+from sms_delivery_exporter.simulation import Scenario
 from tests.conftest import API_KEY
 from tests.helpers import make_config, namirial_account, parse_samples, wait_for
 
@@ -194,7 +194,7 @@ class TestExposure:
             [
                 sys.executable,
                 "-m",
-                "exporter",
+                "sms_delivery_exporter",
                 "--config.file",
                 str(path),
                 "--web.listen-address",

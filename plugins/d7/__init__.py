@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exporter.hookspecs import hookimpl
-from exporter.provider import ProviderClass
-from plugins.d7.provider import D7Provider
+from sms_delivery_exporter.hookspecs import hookimpl
+from sms_delivery_exporter.provider import ProviderClass
+from sms_delivery_providers.d7.provider import D7Provider
 
 
 @hookimpl

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
 
-from exporter.errors import (
+from sms_delivery_exporter.errors import (
     AuthFailed,
     BadResponse,
     RefInvalid,
@@ -15,8 +15,8 @@ from exporter.errors import (
     Throttled,
     TransientError,
 )
-from exporter.http import ProviderHttp
-from exporter.provider import (
+from sms_delivery_exporter.http import ProviderHttp
+from sms_delivery_exporter.provider import (
     Observation,
     Provider,
     ProviderSettings,
@@ -25,8 +25,8 @@ from exporter.provider import (
     amount_field,
     count_field,
 )
-from exporter.simulation import DemoSimulator, Scenario
-from plugins.d7.statuses import REASONS, STATUSES
+from sms_delivery_exporter.simulation import DemoSimulator, Scenario
+from sms_delivery_providers.d7.statuses import REASONS, STATUSES
 
 RequestId = Annotated[
     str,
@@ -87,7 +87,7 @@ class D7Provider(Provider[D7Settings, D7Ref]):
 
     @classmethod
     def demo_simulator(cls) -> DemoSimulator:
-        from plugins.d7.simulator import D7Simulator
+        from sms_delivery_providers.d7.simulator import D7Simulator
 
         return D7Simulator(scenario=DEMO_SCENARIO)
 

@@ -8,9 +8,15 @@ from urllib.parse import quote
 
 from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
 
-from exporter.errors import AuthFailed, BadResponse, RefNotFound, Throttled, TransientError
-from exporter.http import ProviderHttp
-from exporter.provider import (
+from sms_delivery_exporter.errors import (
+    AuthFailed,
+    BadResponse,
+    RefNotFound,
+    Throttled,
+    TransientError,
+)
+from sms_delivery_exporter.http import ProviderHttp
+from sms_delivery_exporter.provider import (
     Observation,
     Provider,
     ProviderSettings,
@@ -18,10 +24,10 @@ from exporter.provider import (
     RefReport,
     count_field,
 )
-from exporter.simulation import DemoSimulator, Scenario
-from exporter.statuses import Status
-from exporter.timestamps import parse_iso8601
-from plugins.namirial.reasons import REASONS, reason_for
+from sms_delivery_exporter.simulation import DemoSimulator, Scenario
+from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.timestamps import parse_iso8601
+from sms_delivery_providers.namirial.reasons import REASONS, reason_for
 
 STATUSES: dict[str, Status] = {
     "PROVIDER_ACCEPTANCE": Status.QUEUED,
@@ -91,7 +97,7 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
 
     @classmethod
     def demo_simulator(cls) -> DemoSimulator:
-        from plugins.namirial.simulator import NamirialSimulator
+        from sms_delivery_providers.namirial.simulator import NamirialSimulator
 
         return NamirialSimulator(api_key=secrets.token_urlsafe(16), scenario=DEMO_SCENARIO)
 

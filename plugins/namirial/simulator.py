@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulation import (
+from sms_delivery_exporter.simulation import (
     Clock,
     Scenario,
     SimMessage,

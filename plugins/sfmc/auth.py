@@ -13,8 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.errors import AuthFailed, BadResponse, ProviderError, Throttled, TransientError
-from exporter.http import HttpResponse, ProviderHttp
+from sms_delivery_exporter.errors import (
+    AuthFailed,
+    BadResponse,
+    ProviderError,
+    Throttled,
+    TransientError,
+)
+from sms_delivery_exporter.http import HttpResponse, ProviderHttp
 
 RENEW_BEFORE = 60.0
 """Seconds before expiry at which a token is renewed."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from exporter.errors import AuthFailed
-from exporter.http import HttpResponse, ProviderHttp
-from plugins.sfmc.auth import Token, TokenSource
+from sms_delivery_exporter.errors import AuthFailed
+from sms_delivery_exporter.http import HttpResponse, ProviderHttp
+from sms_delivery_providers.sfmc.auth import Token, TokenSource
 
 
 class SfmcClient:

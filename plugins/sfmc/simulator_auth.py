@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulation import Faults, Scenario, SimulatorBase
+from sms_delivery_exporter.simulation import Faults, Scenario, SimulatorBase
 
 NOT_AUTHORIZED = {
     "message": "Not Authorized",

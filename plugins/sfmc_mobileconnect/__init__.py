@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exporter.hookspecs import hookimpl
-from exporter.provider import ProviderClass
-from plugins.sfmc_mobileconnect.provider import MobileConnectProvider
+from sms_delivery_exporter.hookspecs import hookimpl
+from sms_delivery_exporter.provider import ProviderClass
+from sms_delivery_providers.sfmc_mobileconnect.provider import MobileConnectProvider
 
 
 @hookimpl

@@ -7,17 +7,22 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr
 
-from exporter.errors import BadResponse, RefInvalid, RefNotFound, TransientError
-from exporter.http import HttpResponse, ProviderHttp
-from exporter.provider import Observation, Provider, RefModel, RefReport, count_field
-from exporter.simulation import DemoSimulator, Scenario
-from exporter.statuses import Status
-from plugins.sfmc.auth import TokenSource, call_error, parse_legacy_token, parse_v2_token
-from plugins.sfmc.client import SfmcClient
-from plugins.sfmc.settings import SfmcSettings
-from plugins.sfmc.timestamps import parse_cst
-from plugins.sfmc_mobileconnect.codes import REASONS, classify, is_provisional
-from plugins.sfmc_mobileconnect.recipients import RecipientHasher
+from sms_delivery_exporter.errors import BadResponse, RefInvalid, RefNotFound, TransientError
+from sms_delivery_exporter.http import HttpResponse, ProviderHttp
+from sms_delivery_exporter.provider import Observation, Provider, RefModel, RefReport, count_field
+from sms_delivery_exporter.simulation import DemoSimulator, Scenario
+from sms_delivery_exporter.statuses import Status
+from sms_delivery_providers.sfmc.auth import (
+    TokenSource,
+    call_error,
+    parse_legacy_token,
+    parse_v2_token,
+)
+from sms_delivery_providers.sfmc.client import SfmcClient
+from sms_delivery_providers.sfmc.settings import SfmcSettings
+from sms_delivery_providers.sfmc.timestamps import parse_cst
+from sms_delivery_providers.sfmc_mobileconnect.codes import REASONS, classify, is_provisional
+from sms_delivery_providers.sfmc_mobileconnect.recipients import RecipientHasher
 
 LEGACY_TOKEN_URL = "https://auth.exacttargetapis.com/v1/requestToken"  # noqa: S105 - a URL
 LEGACY_REST_URL = "https://www.exacttargetapis.com"
@@ -94,7 +99,7 @@ class MobileConnectProvider(Provider[MobileConnectSettings, MobileConnectRef]):
 
     @classmethod
     def demo_simulator(cls) -> DemoSimulator:
-        from plugins.sfmc_mobileconnect.simulator import MobileConnectSimulator
+        from sms_delivery_providers.sfmc_mobileconnect.simulator import MobileConnectSimulator
 
         return MobileConnectSimulator(scenario=DEMO_SCENARIO)
 

@@ -14,15 +14,15 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulation import (
+from sms_delivery_exporter.simulation import (
     Clock,
     Scenario,
     SimMessage,
     read_json_body,
     truth,
 )
-from plugins.sfmc.simulator_auth import SfmcSimulatorBase, refusal
-from plugins.sfmc.timestamps import format_cst
+from sms_delivery_providers.sfmc.simulator_auth import SfmcSimulatorBase, refusal
+from sms_delivery_providers.sfmc.timestamps import format_cst
 
 UNDELIVERED_CODES = {
     "undeliverable": 4500,

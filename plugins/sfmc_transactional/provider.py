@@ -7,16 +7,16 @@ from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
-from exporter.errors import BadResponse, RefNotFound
-from exporter.http import ProviderHttp
-from exporter.provider import Observation, Provider, RefModel, RefReport
-from exporter.simulation import DemoSimulator, Scenario
-from exporter.statuses import FINAL_STATUSES, Status
-from plugins.sfmc.auth import TokenSource, call_error, parse_v2_token
-from plugins.sfmc.client import SfmcClient
-from plugins.sfmc.settings import SfmcSchedule, SfmcSettings
-from plugins.sfmc.timestamps import parse_cst
-from plugins.sfmc_transactional.reasons import REASONS, reason_for
+from sms_delivery_exporter.errors import BadResponse, RefNotFound
+from sms_delivery_exporter.http import ProviderHttp
+from sms_delivery_exporter.provider import Observation, Provider, RefModel, RefReport
+from sms_delivery_exporter.simulation import DemoSimulator, Scenario
+from sms_delivery_exporter.statuses import FINAL_STATUSES, Status
+from sms_delivery_providers.sfmc.auth import TokenSource, call_error, parse_v2_token
+from sms_delivery_providers.sfmc.client import SfmcClient
+from sms_delivery_providers.sfmc.settings import SfmcSchedule, SfmcSettings
+from sms_delivery_providers.sfmc.timestamps import parse_cst
+from sms_delivery_providers.sfmc_transactional.reasons import REASONS, reason_for
 
 EVENTS: dict[str, Status] = {
     "SMSQueued": Status.QUEUED,
@@ -76,7 +76,7 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
 
     @classmethod
     def demo_simulator(cls) -> DemoSimulator:
-        from plugins.sfmc_transactional.simulator import TransactionalSimulator
+        from sms_delivery_providers.sfmc_transactional.simulator import TransactionalSimulator
 
         return TransactionalSimulator(scenario=DEMO_SCENARIO)
 

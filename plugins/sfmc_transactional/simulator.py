@@ -13,16 +13,16 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulation import (
+from sms_delivery_exporter.simulation import (
     Clock,
     Scenario,
     SimMessage,
     read_json_body,
     truth,
 )
-from plugins.sfmc.simulator_auth import SfmcSimulatorBase, refusal
-from plugins.sfmc.timestamps import format_cst
-from plugins.sfmc_transactional.reasons import CODES, MESSAGES
+from sms_delivery_providers.sfmc.simulator_auth import SfmcSimulatorBase, refusal
+from sms_delivery_providers.sfmc.timestamps import format_cst
+from sms_delivery_providers.sfmc_transactional.reasons import CODES, MESSAGES
 
 _CODE_OF = {reason: code for code, reason in CODES.items()}
 _EVENTS = {"queued": "SMSQueued", "rejected": "SMSNotSent"}
