@@ -22,7 +22,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     for folder in IMPORT_NAMES:
-        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [
@@ -67,7 +69,9 @@ class TestWheel:
         [entry_points] = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
         parser = configparser.ConfigParser()
         parser.read_string(wheel.read(entry_points).decode())
-        assert parser["console_scripts"]["sms-delivery-exporter"] == "sms_delivery_exporter.cli:main"
+        assert (
+            parser["console_scripts"]["sms-delivery-exporter"] == "sms_delivery_exporter.cli:main"
+        )
         providers = dict(parser["sms_delivery_exporter"])
         assert set(providers) == {"d7", "namirial", "sfmc_transactional", "sfmc_mobileconnect"}
         assert all(value.startswith("sms_delivery_providers.") for value in providers.values())
