@@ -14,8 +14,8 @@ import time
 import aiohttp
 
 from bench.common import message_ids
-from bench.loops import new_event_loop
 from bench.server import API_KEY
+from sms_delivery_exporter.process.event_loop import new_event_loop
 
 
 async def run(url: str, ids: list[str], concurrency: int, duration: float) -> int:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,16 +19,10 @@ from typing import Any
 import yaml
 
 from bench.server import API_KEY
-from sms_delivery_exporter.store import Store
+from sms_delivery_exporter.store import SqliteStore
+from sms_delivery_exporter.testing import free_port
 
 ACCOUNT = "bench"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def message_ids(count: int) -> list[str]:
@@ -97,9 +91,7 @@ def server_requests(url: str) -> int:
 
 def fill_store(path: Path, count: int, *, due_at: float = 0.0) -> None:
     """``count`` refs of the bench account, all due; bulk SQL, as fast as SQLite goes."""
-    store = Store(path, synchronous="normal")
-    store.run_sync(store.open)
-    store.close()
+    asyncio.run(_create_schema(path))
     db = sqlite3.connect(path)
     now = time.time()
     rows = ((ACCOUNT, f'{{"id":"{ref}"}}', "", now, now, due_at) for ref in message_ids(count))
@@ -118,6 +110,12 @@ def fill_store(path: Path, count: int, *, due_at: float = 0.0) -> None:
             ),
         )
     db.close()
+
+
+async def _create_schema(path: Path) -> None:
+    store = SqliteStore(path, synchronous="normal")
+    await store.open()
+    await store.close()
 
 
 def write_config(

@@ -14,12 +14,11 @@ import math
 import statistics
 from typing import Any
 
-from sms_delivery_exporter.outcomes import LATENCY_SUM
-from sms_delivery_exporter.provider import Observation, RefReport, ScheduleSettings
-from sms_delivery_exporter.simulation import MessageFactory, Scenario
-from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.api import Observation, RefReport, ScheduleSettings, Status
+from sms_delivery_exporter.outcomes.catalogue import LATENCY_SUM
+from sms_delivery_exporter.polling.tracker import AccountRules, Tracker
 from sms_delivery_exporter.store import DueRef
-from sms_delivery_exporter.tracking import AccountRules, Tracker
+from sms_delivery_exporter.testing import MessageFactory, Scenario
 
 MESSAGES = 20_000
 MEDIAN = 8.0

@@ -11,8 +11,8 @@ import time
 
 from aiohttp import web
 
-from bench.loops import new_event_loop
-from sms_delivery_exporter.simulation import Scenario, SimMessage
+from sms_delivery_exporter.process.event_loop import new_event_loop
+from sms_delivery_exporter.testing import Scenario, SimMessage
 from sms_delivery_providers.namirial.simulator import NamirialSimulator
 
 API_KEY = "bench-api-key"

@@ -6,8 +6,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from sms_delivery_exporter.simulation import Scenario
+from sms_delivery_exporter.testing import Scenario
 from sms_delivery_providers.namirial.simulator import NamirialSimulator
+from tests.helpers import RunningExporter
 
 API_KEY = "test-key-0123456789"
 
@@ -51,14 +52,13 @@ async def start_exporter(
     aiohttp_client: Callable[..., Any],
 ) -> Callable[..., Any]:
     """Start an exporter in-process (polling starts): returns (exporter, test client)."""
+    from sms_delivery_exporter.app import create_app
     from sms_delivery_exporter.config import Config
-    from sms_delivery_exporter.runtime import Exporter
-    from sms_delivery_exporter.web import create_app
 
-    async def start(config: Config) -> tuple[Exporter, Any]:
-        exporter = Exporter(config)
-        client = await aiohttp_client(create_app(exporter))
-        return exporter, client
+    async def start(config: Config, **options: Any) -> tuple[RunningExporter, Any]:
+        app = create_app(config, **options)
+        client = await aiohttp_client(app)
+        return RunningExporter(app), client
 
     return start
 
@@ -82,8 +82,8 @@ async def build_provider() -> Any:
     """
     import aiohttp
 
-    from sms_delivery_exporter.http import ProviderHttp
-    from sms_delivery_exporter.ratelimit import RateLimiter
+    from sms_delivery_exporter.api import ProviderHttp
+    from sms_delivery_exporter.polling import RateLimiter
 
     sessions: list[aiohttp.ClientSession] = []
 

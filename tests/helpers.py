@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -11,11 +10,14 @@ from typing import Any
 
 import aiohttp
 import yaml
+from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from sms_delivery_exporter.api import ProviderClass
+from sms_delivery_exporter.app import PARTS, Parts
 from sms_delivery_exporter.config import Config, parse_config
-from sms_delivery_exporter.plugin_manager import collect_providers, make_plugin_manager
-from sms_delivery_exporter.provider import ProviderClass
+from sms_delivery_exporter.plugin_host import collect_providers, make_plugin_manager
+from sms_delivery_exporter.store import Store
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -72,11 +74,28 @@ async def scrape(session: aiohttp.ClientSession, base_url: str) -> Samples:
         return parse_samples(await response.text())
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+class RunningExporter:
+    """An exporter a test started in-process, and what the test reads of it."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    @property
+    def parts(self) -> Parts:
+        return self.app[PARTS]
+
+    @property
+    def store(self) -> Store:
+        return self.parts.store
+
+    def samples(self) -> Samples:
+        """Every sample of the /metrics page as a scraper would read it."""
+        body, _ = self.parts.exposition.render()
+        return parse_samples(body.decode())
+
+    def sample(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
+        """The sample with exactly these labels, None when absent."""
+        return self.samples().get((name, frozenset((labels or {}).items())))
 
 
 def providers() -> dict[str, ProviderClass]:

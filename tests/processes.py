@@ -11,7 +11,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.helpers import Samples, free_port, scrape, wait_for
+from sms_delivery_exporter.testing import free_port
+from tests.helpers import Samples, scrape, wait_for
 
 
 class ExporterProcess:

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import free_port
+from sms_delivery_exporter.testing import free_port
 
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

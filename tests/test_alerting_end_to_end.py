@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from sms_delivery_exporter.simulation import DemoSimulator
+from sms_delivery_exporter.testing import DemoSimulator, demo_simulators
 from tests.dashboard_lint import as_promql, targets
-from tests.helpers import make_config, providers, wait_for
+from tests.helpers import make_config, wait_for
 from tests.processes import ExporterProcess
 from tests.stack import (
     Server,
@@ -103,8 +103,7 @@ async def test_spike_pages_and_recovery_resolves(tmp_path: Path, serve: Callable
     simulators: dict[str, DemoSimulator] = {}
     accounts = {}
     for name in ("namirial", "d7"):
-        simulator = providers()[name].demo_simulator()
-        assert simulator is not None
+        simulator = demo_simulators()[name]()
         simulator.factory.scenario = simulator.factory.scenario.model_copy(update=normal)
         url = await serve(simulator.app())
         block = {"provider": name, **simulator.account_options(url)}

@@ -8,8 +8,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from sms_delivery_exporter.config import parse_config
-from sms_delivery_exporter.provider import (
+from sms_delivery_exporter.api import (
     Observation,
     Provider,
     ProviderClass,
@@ -17,8 +16,9 @@ from sms_delivery_exporter.provider import (
     RefModel,
     RefOutcome,
     RefReport,
+    Status,
 )
-from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.config import parse_config
 from tests.helpers import providers, wait_for
 
 
@@ -61,7 +61,7 @@ async def test_refs_polled_in_batches(tmp_path: Path, start_exporter: Callable[.
 
     def delivered() -> float:
         labels = {"provider": "batchy", "account": "b", "channel": "sms", "status": "delivered"}
-        return exporter.registry.get_sample_value("sms_messages_final_total", labels) or 0.0
+        return exporter.sample("sms_messages_final_total", labels) or 0.0
 
     await wait_for(lambda: delivered() == 95, what="95 delivered")
     assert sum(BatchProvider.calls) == 95
@@ -108,9 +108,9 @@ async def test_provider_bug_does_not_stop_the_account(
 
     def delivered() -> float:
         labels = {"provider": "flaky", "account": "f", "channel": "sms", "status": "delivered"}
-        return exporter.registry.get_sample_value("sms_messages_final_total", labels) or 0.0
+        return exporter.sample("sms_messages_final_total", labels) or 0.0
 
     await wait_for(lambda: delivered() == 1, what="the ref delivered after the bug")
-    errors = {"provider": "flaky", "account": "f", "kind": "error"}
-    assert exporter.registry.get_sample_value("sms_exporter_provider_errors_total", errors) == 1
+    errors = {"provider": "flaky", "account": "f", "kind": "plugin_error"}
+    assert exporter.sample("sms_exporter_provider_errors_total", errors) == 1
     assert FlakyProvider.calls == ["x", "x"]

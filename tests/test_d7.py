@@ -8,16 +8,17 @@ from typing import Any
 
 import pytest
 
-from sms_delivery_exporter.errors import (
+from sms_delivery_exporter.api import (
     AuthFailed,
     BadResponse,
+    PaymentRequired,
     RefInvalid,
     RefNotFound,
+    Status,
     Throttled,
     TransientError,
 )
-from sms_delivery_exporter.simulation import Scenario
-from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.testing import Scenario
 from sms_delivery_providers.d7.provider import D7Provider, D7Ref, D7Settings, parse_report
 from sms_delivery_providers.d7.simulator import D7Simulator
 from tests.conftest import FakeClock
@@ -166,7 +167,7 @@ class TestAgainstSimulator:
     async def test_out_of_credit(self, serve: Serve, build_provider: Build) -> None:
         simulator, provider = await setup(serve, build_provider)
         simulator.out_of_credit = True
-        with pytest.raises(TransientError) as raised:
+        with pytest.raises(PaymentRequired) as raised:
             await provider.fetch_one(ref(simulator.send(1).request_id))
         assert raised.value.kind == "payment_required"
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from sms_delivery_exporter.testing import demo_simulators
 from tests.dashboard_lint import as_promql, lint, targets
 from tests.helpers import parse_samples, providers, wait_for
 
@@ -125,9 +126,9 @@ async def test_every_metric_named_is_exposed(
 
     accounts = {}
     simulators = {}
-    for name, provider in providers().items():
-        simulator = provider.demo_simulator()
-        assert simulator is not None
+    factories = demo_simulators()
+    for name in providers():
+        simulator = factories[name]()
         simulator.factory.scenario = simulator.factory.scenario.model_copy(
             update={"latency_median": 0.3}
         )

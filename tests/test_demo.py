@@ -11,7 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import Samples, free_port, providers, scrape, total, wait_for
+from sms_delivery_exporter.testing import free_port
+from tests.helpers import Samples, providers, scrape, total, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sms_delivery_exporter.simulation import Scenario, truth
+from sms_delivery_exporter.testing import Scenario, demo_simulators, truth
 from tests.conftest import API_KEY
 from tests.helpers import (
     Samples,
@@ -56,8 +56,9 @@ async def test_metrics_equal_ground_truth(
     provider_name: str,
 ) -> None:
     """Counts by status and reason, segments, cost and latency observations match the simulator."""
-    simulator = providers()[provider_name].demo_simulator()
-    assert simulator is not None, f"{provider_name} ships no simulator"
+    factory = demo_simulators().get(provider_name)
+    assert factory is not None, f"{provider_name} ships no simulator"
+    simulator = factory()
     simulator.factory.scenario = simulator.factory.scenario.model_copy(
         update={
             "delivered": 0.7,

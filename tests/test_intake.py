@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from sms_delivery_exporter.runtime import Exporter
-from tests.helpers import make_config, namirial_account
+from tests.helpers import RunningExporter, make_config, namirial_account
 
 Start = Callable[..., Any]
 TOKEN = "s3cret-intake-token"
@@ -21,7 +20,7 @@ IDS = [f"00000000-0000-4000-8000-{n:012d}" for n in range(10)]
 @pytest.fixture
 async def intake(
     tmp_path: Path, start_exporter: Start, start_namirial: Start
-) -> tuple[Exporter, Any]:
+) -> tuple[RunningExporter, Any]:
     _, url = await start_namirial()
     # A slow first poll keeps the refs untouched while the tests look at them.
     account = namirial_account(url, "k", schedule={"first_poll": "1h"})
@@ -38,18 +37,18 @@ async def intake(
     return exporter, client
 
 
-async def refs(exporter: Exporter) -> int:
-    return await exporter.store.run(exporter.store.count_refs)
+async def refs(exporter: RunningExporter) -> int:
+    return await exporter.store.count_refs()
 
 
-def counter(exporter: Exporter, name: str, **labels: str) -> float:
-    return exporter.registry.get_sample_value(name, labels) or 0.0
+def counter(exporter: RunningExporter, name: str, **labels: str) -> float:
+    return exporter.sample(name, labels) or 0.0
 
 
 class TestAccepted:
     """Objects, arrays and NDJSON are registered and acknowledged after commit."""
 
-    async def test_object(self, intake: tuple[Exporter, Any]) -> None:
+    async def test_object(self, intake: tuple[RunningExporter, Any]) -> None:
         exporter, client = intake
         response = await client.post(
             "/api/v1/messages", json={"account": "eu", "id": IDS[0]}, headers=AUTH
@@ -64,7 +63,7 @@ class TestAccepted:
             == 1
         )
 
-    async def test_array_and_duplicates(self, intake: tuple[Exporter, Any]) -> None:
+    async def test_array_and_duplicates(self, intake: tuple[RunningExporter, Any]) -> None:
         exporter, client = intake
         items = [{"account": "eu", "id": i} for i in IDS[:3]]
         await client.post("/api/v1/messages", json=items[:1], headers=AUTH)
@@ -73,7 +72,7 @@ class TestAccepted:
         assert await refs(exporter) == 3
         assert counter(exporter, "sms_exporter_intake_total", account="eu", result="duplicate") == 2
 
-    async def test_ndjson_with_blank_lines(self, intake: tuple[Exporter, Any]) -> None:
+    async def test_ndjson_with_blank_lines(self, intake: tuple[RunningExporter, Any]) -> None:
         _, client = intake
         body = "\n".join(json.dumps({"account": "eu", "id": i}) for i in IDS[:4]) + "\n\n"
         response = await client.post(
@@ -82,7 +81,7 @@ class TestAccepted:
         assert (await response.json())["accepted"] == 4
 
     async def test_uppercase_id_is_a_duplicate_of_lowercase(
-        self, intake: tuple[Exporter, Any]
+        self, intake: tuple[RunningExporter, Any]
     ) -> None:
         _, client = intake
         await client.post("/api/v1/messages", json={"account": "eu", "id": IDS[0]}, headers=AUTH)
@@ -91,7 +90,7 @@ class TestAccepted:
         )
         assert (await response.json())["duplicates"] == 1
 
-    async def test_sampling_is_deterministic(self, intake: tuple[Exporter, Any]) -> None:
+    async def test_sampling_is_deterministic(self, intake: tuple[RunningExporter, Any]) -> None:
         _, client = intake
         ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(200)]
         body = [{"account": "us", "id": i} for i in ids]
@@ -105,7 +104,7 @@ class TestAccepted:
             "sampled_out": first["sampled_out"],
         }
 
-    async def test_label_values_capped(self, intake: tuple[Exporter, Any]) -> None:
+    async def test_label_values_capped(self, intake: tuple[RunningExporter, Any]) -> None:
         exporter, client = intake
         teams = ["a", "b", "c", "a"]
         body = [
@@ -122,7 +121,7 @@ class TestAccepted:
         assert tracked == {"a": 2, "b": 1, "c": 0, "other": 1}
         # A new label set is zero-initialised across the outcome series.
         assert (
-            exporter.registry.get_sample_value(
+            exporter.sample(
                 "sms_messages_final_total",
                 {
                     "provider": "namirial",
@@ -184,7 +183,7 @@ class TestRefused:
         ],
     )
     async def test_bad_item(
-        self, intake: tuple[Exporter, Any], item: dict[str, Any], field: str, message: str
+        self, intake: tuple[RunningExporter, Any], item: dict[str, Any], field: str, message: str
     ) -> None:
         exporter, client = intake
         good = {"account": "eu", "id": IDS[5]}
@@ -203,7 +202,7 @@ class TestRefused:
             == 0
         )
 
-    async def test_every_problem_listed(self, intake: tuple[Exporter, Any]) -> None:
+    async def test_every_problem_listed(self, intake: tuple[RunningExporter, Any]) -> None:
         _, client = intake
         response = await client.post(
             "/api/v1/messages",
@@ -214,7 +213,7 @@ class TestRefused:
         assert indexes == [0, 1, 2]
 
     async def test_refused_batch_does_not_use_up_label_values(
-        self, intake: tuple[Exporter, Any]
+        self, intake: tuple[RunningExporter, Any]
     ) -> None:
         exporter, client = intake
         bad = [
@@ -233,7 +232,7 @@ class TestRefused:
             == 1
         )
 
-    async def test_invalid_items_counted(self, intake: tuple[Exporter, Any]) -> None:
+    async def test_invalid_items_counted(self, intake: tuple[RunningExporter, Any]) -> None:
         exporter, client = intake
         await client.post("/api/v1/messages", json=[{"account": "eu", "id": "x"}], headers=AUTH)
         assert counter(exporter, "sms_exporter_intake_total", account="eu", result="invalid") == 1
@@ -250,7 +249,7 @@ class TestRefused:
         ],
     )
     async def test_unreadable_body(
-        self, intake: tuple[Exporter, Any], body: bytes, content_type: str, message: str
+        self, intake: tuple[RunningExporter, Any], body: bytes, content_type: str, message: str
     ) -> None:
         _, client = intake
         response = await client.post(
@@ -259,7 +258,7 @@ class TestRefused:
         assert response.status == 400
         assert message in (await response.json())["error"]
 
-    async def test_too_large(self, intake: tuple[Exporter, Any]) -> None:
+    async def test_too_large(self, intake: tuple[RunningExporter, Any]) -> None:
         exporter, client = intake
         body = [{"account": "eu", "id": IDS[0]}] * 400
         response = await client.post("/api/v1/messages", json=body, headers=AUTH)
@@ -268,7 +267,9 @@ class TestRefused:
         assert await refs(exporter) == 0
 
     @pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {TOKEN}", TOKEN])
-    async def test_token_required(self, intake: tuple[Exporter, Any], header: str | None) -> None:
+    async def test_token_required(
+        self, intake: tuple[RunningExporter, Any], header: str | None
+    ) -> None:
         exporter, client = intake
         headers = {"Authorization": header} if header else {}
         response = await client.post(

@@ -8,18 +8,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sms_delivery_exporter.errors import (
+from sms_delivery_exporter.api import (
     AuthFailed,
     BadResponse,
+    ProviderHttp,
     RefNotFound,
+    RefReport,
+    Status,
     Throttled,
     TransientError,
 )
-from sms_delivery_exporter.http import ProviderHttp
-from sms_delivery_exporter.provider import RefReport
-from sms_delivery_exporter.ratelimit import RateLimiter
-from sms_delivery_exporter.simulation import Scenario
-from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.polling.ratelimit import RateLimiter
+from sms_delivery_exporter.testing import Scenario
 from sms_delivery_providers.namirial.provider import NamirialProvider, NamirialRef, NamirialSettings
 from tests.conftest import API_KEY, FakeClock
 
@@ -191,7 +191,7 @@ class TestErrors:
         assert provider.calls == [("timeout", pytest.approx(0.2, abs=0.5))]  # type: ignore[attr-defined]
 
     async def test_connection_refused_is_transient(self, make_provider: MakeProvider) -> None:
-        from tests.helpers import free_port
+        from sms_delivery_exporter.testing import free_port
 
         provider = make_provider(f"http://127.0.0.1:{free_port()}")
         with pytest.raises(TransientError) as raised:

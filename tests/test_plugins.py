@@ -1,69 +1,32 @@
-"""The plugin host: entry-point discovery, broken plugins skipped, duplicate names refused."""
+"""The plugin host: discovery, isolation of each plugin, unknown hooks, duplicates, the API."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from sms_delivery_exporter.hookspecs import PROJECT_NAME, hookimpl
-from sms_delivery_exporter.plugin_manager import PluginError, collect_providers, make_plugin_manager
-from sms_delivery_exporter.provider import (
+import sms_delivery_exporter.api as api
+from sms_delivery_exporter.api import (
+    PROJECT_NAME,
     Provider,
     ProviderClass,
     ProviderSettings,
     RefModel,
     RefReport,
+    hookimpl,
 )
+from sms_delivery_exporter.plugin_host import PluginError, collect_providers, make_plugin_manager
 
+BUILT_IN = {"d7", "namirial", "sfmc_mobileconnect", "sfmc_transactional"}
 
-def install_distribution(root: Path, name: str, entry_points: str, module: str = "") -> None:
-    """A throwaway installed distribution: real metadata that importlib.metadata discovers."""
-    info = root / f"{name}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[{PROJECT_NAME}]\n{entry_points}\n")
-    if module:
-        (root / f"{name}.py").write_text(module)
-
-
-class EchoRef(RefModel):
-    id: str
-
-
-class Impostor(Provider[ProviderSettings, EchoRef]):
-    name = "namirial"
-    Settings = ProviderSettings
-    Ref = EchoRef
-    reasons = frozenset()
-
-    async def fetch_one(self, ref: EchoRef) -> RefReport:
-        return RefReport([])
-
-
-class ImpostorPlugin:
-    @hookimpl
-    def register_providers(self) -> Sequence[ProviderClass]:
-        return [Impostor]
-
-
-class TestDiscovery:
-    """Plugins come from entry points, the built-in ones included."""
-
-    def test_builtin_namirial(self) -> None:
-        providers = collect_providers(make_plugin_manager())
-        assert "namirial" in providers
-        assert providers["namirial"].__module__ == "sms_delivery_providers.namirial.provider"
-
-    def test_without_entry_points_nothing_is_loaded(self) -> None:
-        assert collect_providers(make_plugin_manager(load_entry_points=False)) == {}
-
-    def test_third_party_plugin(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        module = """
-from sms_delivery_exporter.hookspecs import hookimpl
-from sms_delivery_exporter.provider import Provider, ProviderSettings, RefModel
+ACME = """
+from sms_delivery_exporter.api import Provider, ProviderSettings, RefModel, hookimpl
 
 class AcmeRef(RefModel):
     id: str
@@ -73,50 +36,205 @@ class Acme(Provider):
     Settings = ProviderSettings
     Ref = AcmeRef
     reasons = frozenset()
-
-@hookimpl
-def register_providers():
-    return [Acme]
 """
-        install_distribution(tmp_path, "acme_sms", "acme = acme_sms", module)
-        monkeypatch.syspath_prepend(str(tmp_path))
-        assert "acme" in collect_providers(make_plugin_manager())
 
-    def test_broken_plugin_skipped_with_warning(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-    ) -> None:
+
+def install_distribution(root: Path, name: str, module: str) -> None:
+    """A throwaway installed distribution: real metadata that importlib.metadata discovers."""
+    info = root / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{PROJECT_NAME}]\n{name} = {name}\n")
+    (root / f"{name}.py").write_text(textwrap.dedent(module))
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder on sys.path for throwaway distributions, removed after the test."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def warnings_about(caplog: pytest.LogCaptureFixture, plugin: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "plugin", None) == plugin]
+
+
+class TestDiscovery:
+    """Plugins come from entry points, the built-in ones included."""
+
+    def test_builtin_providers(self) -> None:
+        providers = collect_providers(make_plugin_manager())
+        assert set(providers) >= BUILT_IN
+        assert providers["namirial"].__module__ == "sms_delivery_providers.namirial.provider"
+
+    def test_without_entry_points_nothing_is_loaded(self) -> None:
+        assert collect_providers(make_plugin_manager(load_entry_points=False)) == {}
+
+    def test_third_party_plugin(self, site: Path) -> None:
         install_distribution(
-            tmp_path, "broken_sms", "broken = broken_sms", "raise ImportError('oops')\n"
+            site, "acme_sms", ACME + "\n@hookimpl\ndef register_providers():\n    return [Acme]\n"
         )
-        monkeypatch.syspath_prepend(str(tmp_path))
+        providers = collect_providers(make_plugin_manager())
+        assert "acme" in providers
+        assert set(providers) >= BUILT_IN
+
+
+class TestIsolation:
+    """Each kind of broken plugin is logged with its distribution's name and skipped; the
+    built-in providers still load."""
+
+    def check(
+        self, site: Path, caplog: pytest.LogCaptureFixture, name: str, module: str, what: str
+    ) -> logging.LogRecord:
+        install_distribution(site, name, module)
         with caplog.at_level(logging.WARNING):
             providers = collect_providers(make_plugin_manager())
-        assert "namirial" in providers
-        [record] = [r for r in caplog.records if "failed to load" in r.getMessage()]
-        assert record.plugin == "broken"  # type: ignore[attr-defined]
+        assert set(providers) >= BUILT_IN
+        assert "acme" not in providers
+        [record] = warnings_about(caplog, name)
+        assert what in record.getMessage()
+        assert record.distribution == name  # type: ignore[attr-defined]
+        return record
+
+    def test_entry_point_that_fails_to_import(
+        self, site: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        record = self.check(
+            site, caplog, "broken_sms", "raise ImportError('oops')\n", "failed to load"
+        )
         assert "oops" in record.error  # type: ignore[attr-defined]
 
+    def test_hookimpl_that_does_not_match_the_spec(
+        self, site: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        module = ACME + "\n@hookimpl\ndef register_providers(config):\n    return [Acme]\n"
+        record = self.check(site, caplog, "mismatch_sms", module, "does not match the plugin API")
+        assert "config" in record.error  # type: ignore[attr-defined]
 
-class TestRefusals:
-    """Two providers with one name, or a hook returning junk, are refused with a clear message."""
+    def test_hook_that_raises(self, site: Path, caplog: pytest.LogCaptureFixture) -> None:
+        module = (
+            ACME + "\n@hookimpl\ndef register_providers():\n    raise RuntimeError('bad day')\n"
+        )
+        record = self.check(site, caplog, "raising_sms", module, "failed to register its providers")
+        assert "bad day" in record.error  # type: ignore[attr-defined]
 
-    def test_duplicate_names_both_named(self) -> None:
-        manager = make_plugin_manager()
-        manager.register(ImpostorPlugin(), name="impostor")
-        with pytest.raises(PluginError) as raised:
-            collect_providers(manager)
-        message = str(raised.value)
-        assert "'namirial' is registered twice" in message
-        assert "NamirialProvider" in message and "Impostor" in message
-        manager.unregister(name="impostor")
+    @pytest.mark.parametrize(
+        ("returned", "problem"),
+        [
+            ('["not a class"]', "not a Provider class"),
+            ("object", "not a list of Provider classes"),
+            ("[type('NoName', (Acme,), {'name': ''})]", "has no name"),
+            ("[type('NoRef', (Acme,), {'Ref': dict})]", "has no Ref model"),
+            ("[type('NoReasons', (Acme,), {'reasons': ['x']})]", "has no reasons"),
+        ],
+    )
+    def test_hook_returning_junk(
+        self, site: Path, caplog: pytest.LogCaptureFixture, returned: str, problem: str
+    ) -> None:
+        module = ACME + f"\n@hookimpl\ndef register_providers():\n    return {returned}\n"
+        # A module name of its own per case: Python caches imported modules.
+        name = f"junk_{abs(hash(returned))}"
+        record = self.check(site, caplog, name, module, "failed to register")
+        assert problem in record.error  # type: ignore[attr-defined]
 
-    def test_hook_returning_non_provider(self) -> None:
-        class Junk:
-            @hookimpl
-            def register_providers(self) -> Sequence[object]:
-                return ["not a class"]
+    def test_misspelt_hook_is_warned_about(
+        self, site: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        module = ACME + "\n@hookimpl\ndef register_provider():\n    return [Acme]\n"
+        install_distribution(site, "typo_sms", module)
+        with caplog.at_level(logging.WARNING):
+            providers = collect_providers(make_plugin_manager())
+        assert set(providers) >= BUILT_IN
+        [record] = warnings_about(caplog, "typo_sms")
+        assert "misspelt" in record.getMessage()
+        assert record.hook == "register_provider"  # type: ignore[attr-defined]
 
-        manager = make_plugin_manager(load_entry_points=False)
-        manager.register(Junk())
-        with pytest.raises(PluginError, match="not a Provider class"):
-            collect_providers(manager)
+    def test_config_check_survives_a_broken_plugin(self, site: Path) -> None:
+        install_distribution(site, "broken_sms", "raise ImportError('oops')\n")
+        config = site / "config.yaml"
+        config.write_text(
+            "accounts:\n  eu: {provider: namirial, api_key: k, base_url: 'http://127.0.0.1:1'}\n"
+        )
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sms_delivery_exporter",
+                "--config.file",
+                str(config),
+                "--config.check",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert "OK" in result.stdout
+        assert "broken_sms" in result.stderr and "Traceback" not in result.stderr
+
+
+class Impostor(Provider[ProviderSettings, RefModel]):
+    name = "namirial"
+    Settings = ProviderSettings
+    Ref = RefModel
+    reasons = frozenset()
+
+    async def fetch_one(self, ref: RefModel) -> RefReport:
+        return RefReport([])
+
+
+class ImpostorPlugin:
+    @hookimpl
+    def register_providers(self) -> Sequence[ProviderClass]:
+        return [Impostor]
+
+
+def test_duplicate_names_refused_naming_both() -> None:
+    """No choice between two plugins claiming one name is safe: the exporter refuses to start."""
+    manager = make_plugin_manager()
+    manager.add_plugin(ImpostorPlugin(), "impostor", "impostor-sms")
+    with pytest.raises(PluginError) as raised:
+        collect_providers(manager)
+    message = str(raised.value)
+    assert "'namirial' is registered twice" in message
+    assert "NamirialProvider" in message and "Impostor" in message
+    assert "impostor-sms" in message
+
+
+class TestApi:
+    """The plugin API is one declared module; plugins and the running host keep to it."""
+
+    def test_all_names_exist_and_are_documented(self) -> None:
+        for name in api.__all__:
+            assert hasattr(api, name), name
+        assert api.API_VERSION.count(".") == 1
+        assert "register_providers" in (api.__doc__ or "")
+
+    def test_production_code_never_loads_the_simulator_kit(self, tmp_path: Path) -> None:
+        """Loading every plugin and building a running exporter imports no simulator."""
+        script = textwrap.dedent(
+            """
+            import sys
+            from sms_delivery_exporter.app import create_app
+            from sms_delivery_exporter.config import parse_config
+            from sms_delivery_exporter.plugin_host import collect_providers, make_plugin_manager
+            providers = collect_providers(make_plugin_manager())
+            accounts = (
+                "accounts:\\n"
+                "  a: {provider: namirial, api_key: k}\\n"
+                "  b: {provider: d7, api_token: t}\\n"
+                "  c: {provider: sfmc_transactional, client_id: c, client_secret: s,"
+                " subdomain: x}\\n"
+                "  d: {provider: sfmc_mobileconnect, client_id: c, client_secret: s,"
+                " legacy: true}\\n"
+            )
+            create_app(parse_config(accounts, providers, {}))
+            loaded = sorted(m for m in sys.modules if "testing" in m or "simulator" in m)
+            print(loaded)
+            """
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        assert result.stdout.strip() == "[]", result.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sms_delivery_exporter.ratelimit import RateLimiter
+from sms_delivery_exporter.polling.ratelimit import RateLimiter
 from tests.conftest import FakeClock
 
 

@@ -8,16 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sms_delivery_exporter.runtime import Exporter
-from sms_delivery_exporter.simulation import Scenario
+from sms_delivery_exporter.testing import Scenario
 from tests.conftest import API_KEY
-from tests.helpers import make_config, namirial_account, wait_for
+from tests.helpers import RunningExporter, make_config, namirial_account, wait_for
 
 Start = Callable[..., Any]
 
 
-def value(exporter: Exporter, name: str, **labels: str) -> float:
-    found = exporter.registry.get_sample_value(name, labels)
+def value(exporter: RunningExporter, name: str, **labels: str) -> float:
+    found = exporter.sample(name, labels)
     return 0.0 if found is None else float(found)
 
 
@@ -28,7 +27,7 @@ async def register(client: Any, account: str, ids: list[str]) -> None:
     assert response.status == 202, await response.text()
 
 
-def final(exporter: Exporter, account: str = "eu") -> float:
+def final(exporter: RunningExporter, account: str = "eu") -> float:
     return sum(
         value(
             exporter,
@@ -183,9 +182,7 @@ class TestIsolation:
         assert value(exporter, "sms_exporter_provider_up", provider="namirial", account="bad") == 0
         assert value(exporter, "sms_exporter_provider_up", provider="namirial", account="good") == 1
         assert final(exporter, "bad") == 0
-        open_bad = await exporter.store.run(
-            lambda: exporter.store.count_refs("bad", open_only=True)
-        )
+        open_bad = await exporter.store.count_refs("bad", open_only=True)
         assert open_bad == 10  # kept, to be polled once the key is fixed
 
 
@@ -211,8 +208,6 @@ class TestBlockedAccount:
         )
         await client.get("/metrics")
         assert value(exporter, "sms_exporter_provider_paused", **labels) == 1
-        assert exporter.state.snapshots["tx"].paused_until - time.time() > 250
+        assert exporter.parts.healths["tx"].paused_until - time.time() > 250
         # The refs wait, untouched, for the block to lift.
-        assert (
-            await exporter.store.run(lambda: exporter.store.count_refs("tx", open_only=True)) == 5
-        )
+        assert await exporter.store.count_refs("tx", open_only=True) == 5

@@ -8,28 +8,28 @@ from typing import Any
 
 import pytest
 
-from sms_delivery_exporter.errors import (
+from sms_delivery_exporter.api import (
     BadResponse,
+    NumberHasher,
     RefInvalid,
     RefNotFound,
+    Status,
     Throttled,
     TransientError,
 )
-from sms_delivery_exporter.simulation import Scenario
-from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.testing import Scenario
 from sms_delivery_providers.sfmc_mobileconnect.codes import CODES, classify
 from sms_delivery_providers.sfmc_mobileconnect.provider import (
     MobileConnectProvider,
     MobileConnectRef,
     parse_deliveries,
 )
-from sms_delivery_providers.sfmc_mobileconnect.recipients import RecipientHasher
 from sms_delivery_providers.sfmc_mobileconnect.simulator import MobileConnectSimulator
 from tests.conftest import FakeClock
 
 Serve = Callable[..., Any]
 Build = Callable[..., Any]
-HASH = RecipientHasher(b"test-key")
+HASH = NumberHasher(b"test-key")
 
 # The seed's example with its missing comma restored.
 SEED_EXAMPLE: dict[str, Any] = {

@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from sms_delivery_exporter.config import ConfigError, parse_config
-from sms_delivery_exporter.errors import (
+from sms_delivery_exporter.api import (
     AuthFailed,
     BadResponse,
     RefNotFound,
+    Status,
     Throttled,
     TransientError,
 )
-from sms_delivery_exporter.simulation import Scenario
-from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.config import ConfigError, parse_config
+from sms_delivery_exporter.testing import Scenario
 from sms_delivery_providers.sfmc.timestamps import parse_cst
 from sms_delivery_providers.sfmc_transactional.provider import (
     SfmcTransactionalProvider,
@@ -164,7 +164,7 @@ class TestAgainstSimulator:
         self, serve: Serve, build_provider: Build, clock: FakeClock
     ) -> None:
         simulator, provider = await simulator_and_provider(
-            serve, build_provider, Scenario(delivered=1), clock
+            serve, build_provider, Scenario(delivered=1, undelivered=0, rejected=0), clock
         )
         [message] = simulator.send(1)
         clock.now = message.stages[-1][0] + 1

@@ -6,8 +6,15 @@ from collections import defaultdict
 
 import pytest
 
-from sms_delivery_exporter.errors import RefInvalid, RefNotFound
-from sms_delivery_exporter.outcomes import (
+from sms_delivery_exporter.api import (
+    Observation,
+    RefInvalid,
+    RefNotFound,
+    RefReport,
+    ScheduleSettings,
+    Status,
+)
+from sms_delivery_exporter.outcomes.catalogue import (
     CONTRADICTIONS,
     DROPPED,
     FAILURES,
@@ -19,10 +26,8 @@ from sms_delivery_exporter.outcomes import (
     SEGMENTS,
     Delta,
 )
-from sms_delivery_exporter.provider import Observation, RefReport, ScheduleSettings
-from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.polling.tracker import AccountRules, Tracker
 from sms_delivery_exporter.store import DueRef, RefUpdate
-from sms_delivery_exporter.tracking import AccountRules, Tracker
 
 T0 = 1_790_000_000.0
 SCHEDULE = ScheduleSettings(
@@ -250,7 +255,7 @@ class TestProviderFinalStatuses:
     """Where an API reports nothing after sent, sent is final and leaves the in-flight gauge."""
 
     def test_sent_final(self) -> None:
-        from sms_delivery_exporter.statuses import FINAL_STATUSES
+        from sms_delivery_exporter.api import FINAL_STATUSES
 
         ref, track = Ref(), tracker(final_statuses=FINAL_STATUSES | {Status.SENT})
         ref.apply(track.report(ref.row, seen(Status.QUEUED), T0 + 1))
@@ -268,14 +273,14 @@ class TestCountry:
         ("given", "label"), [("ae", "AE"), ("GB", "GB"), ("ZZ", "other"), ("Italy", "other")]
     )
     def test_bounded(self, given: str, label: str) -> None:
-        from sms_delivery_exporter.outcomes import FINAL_BY_COUNTRY
+        from sms_delivery_exporter.outcomes.catalogue import FINAL_BY_COUNTRY
 
         ref, track = Ref(), tracker()
         ref.apply(track.report(ref.row, seen(Status.DELIVERED, country=given), T0 + 1))
         assert ref.total(FINAL_BY_COUNTRY, label, "delivered") == 1
 
     def test_absent_country_not_counted(self) -> None:
-        from sms_delivery_exporter.outcomes import FINAL_BY_COUNTRY
+        from sms_delivery_exporter.outcomes.catalogue import FINAL_BY_COUNTRY
 
         ref, track = Ref(), tracker()
         ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 1))

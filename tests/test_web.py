@@ -6,14 +6,28 @@ import logging
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+from prometheus_client.registry import Collector
 
-from sms_delivery_exporter.cli import exposure_problem
-from sms_delivery_exporter.simulation import Scenario
+from sms_delivery_exporter.cli.serve import exposure_problem
+from sms_delivery_exporter.outcomes import SPECS, OutcomeBook, OutcomeRenderer
+from sms_delivery_exporter.outcomes.catalogue import BUCKET_LABELS
+from sms_delivery_exporter.testing import Scenario
 from tests.conftest import API_KEY
 from tests.helpers import make_config, namirial_account, parse_samples, wait_for
 
@@ -51,7 +65,7 @@ class TestEndpoints:
         _, exporter, client = await running(tmp_path, start_namirial, start_exporter)
         assert (await client.get("/-/healthy")).status == 200
         assert (await client.get("/-/ready")).status == 200
-        exporter.ready = False
+        exporter.parts.readiness.polling = False
         assert (await client.get("/-/ready")).status == 503
 
     async def test_metrics_zero_initialised_and_negotiated(
@@ -144,7 +158,7 @@ class TestNeverLeaked:
             await wait_for(
                 lambda: (
                     (
-                        exporter.registry.get_sample_value(
+                        exporter.sample(
                             "sms_exporter_provider_errors_total",
                             {"provider": "namirial", "account": "bad", "kind": "auth"},
                         )
@@ -210,42 +224,82 @@ class TestExposure:
         assert not (tmp_path / "store.db").exists()
 
 
-async def test_fast_text_rendering_matches_prometheus_client(
+class _Reference(Collector):
+    """The outcome series as prometheus_client's own families: what the fast renderer must match."""
+
+    def __init__(self, book: OutcomeBook) -> None:
+        self.book = book
+
+    def collect(self) -> Iterator[Metric]:
+        catalogue = self.book.catalogue
+        for spec in SPECS:
+            if spec.kind == "histogram":
+                sums = self.book.values[spec.name + "_sum"]
+                buckets = self.book.values[spec.name + "_bucket"]
+                family = HistogramMetricFamily(
+                    spec.name,
+                    spec.documentation,
+                    labels=catalogue.label_names(spec.name + "_sum"),
+                )
+                le_at = len(spec.labels)
+                for key, total in sums.items():
+                    labels = catalogue.labels(spec.name + "_sum", key)
+                    cumulative, rendered = 0.0, []
+                    for le in BUCKET_LABELS:
+                        bucket = catalogue.key(
+                            spec.name + "_bucket", (*labels[:le_at], le, *labels[le_at:])
+                        )
+                        cumulative += buckets.get(bucket, 0.0)
+                        rendered.append((le, cumulative))
+                    family.add_metric(labels, rendered, sum_value=total)
+                yield family
+                continue
+            kind = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
+            plain = kind(spec.name, spec.documentation, labels=catalogue.label_names(spec.name))
+            for key, value in self.book.values[spec.name].items():
+                plain.add_metric(catalogue.labels(spec.name, key), value)
+            yield plain
+
+
+async def test_fast_rendering_matches_prometheus_client(
     tmp_path: Path, start_namirial: Start, start_exporter: Start
 ) -> None:
-    """The ledger's own text rendering says exactly what prometheus_client would."""
-    from prometheus_client import generate_latest
-
+    """The outcome renderer says exactly what prometheus_client would, in both formats."""
     simulator, exporter, client = await running(
         tmp_path, start_namirial, start_exporter, rcs_share=0.5, read_share=0.5, undelivered=0.3
     )
     body = [{"account": "eu", "id": m.id, "labels": {"team": 'a"b\\c'}} for m in simulator.send(20)]
     headers = {"Authorization": f"Bearer {TOKEN}"}
     assert (await client.post("/api/v1/messages", json=body, headers=headers)).status == 202
-    await wait_for(
-        lambda: (
-            exporter.ledger.value(
-                "sms_messages_final_total", ("namirial", "eu", "sms", "delivered", 'a"b\\c')
+    book: OutcomeBook = exporter.parts.book
+
+    def delivered() -> float:
+        return sum(
+            book.value(
+                "sms_messages_final_total",
+                provider="namirial",
+                account="eu",
+                channel=channel,
+                status="delivered",
+                team='a"b\\c',
             )
-            + exporter.ledger.value(
-                "sms_messages_final_total", ("namirial", "eu", "rcs", "delivered", 'a"b\\c')
-            )
-            > 0
-        ),
-        what="a delivery",
-    )
-    fast = parse_samples(exporter.ledger.render_text())
-    reference = {
-        key: value
-        for key, value in parse_samples(generate_latest(exporter.registry).decode()).items()
-        if key[0].startswith(
-            (
-                "sms_messages",
-                "sms_message_",
-                "sms_delivery",
-                "sms_exporter_refs",
-                "sms_exporter_status",
-            )
+            for channel in ("sms", "rcs")
         )
+
+    await wait_for(lambda: delivered() > 0, what="a delivery")
+    registry = CollectorRegistry()
+    registry.register(_Reference(book))
+    renderer = OutcomeRenderer(book)
+    assert parse_samples(renderer.render()) == parse_samples(generate_latest(registry).decode())
+    openmetrics = renderer.render(openmetrics=True) + "# EOF\n"
+    reference = generate_openmetrics(registry).decode()  # type: ignore[no-untyped-call]
+    assert _openmetrics_samples(openmetrics) == _openmetrics_samples(reference)
+
+
+def _openmetrics_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Samples through prometheus_client's strict OpenMetrics parser (it refuses bad syntax)."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in openmetrics_families(text)  # type: ignore[no-untyped-call]
+        for sample in family.samples
     }
-    assert fast == reference

@@ -7,25 +7,23 @@ from urllib.parse import quote
 
 from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
 
-from sms_delivery_exporter.errors import (
+from sms_delivery_exporter.api import (
     AuthFailed,
     BadResponse,
+    Observation,
+    PaymentRequired,
+    Provider,
+    ProviderHttp,
+    ProviderSettings,
     RefInvalid,
+    RefModel,
     RefNotFound,
+    RefReport,
     Throttled,
     TransientError,
-)
-from sms_delivery_exporter.http import ProviderHttp
-from sms_delivery_exporter.provider import (
-    Observation,
-    Provider,
-    ProviderSettings,
-    RefModel,
-    RefReport,
     amount_field,
     count_field,
 )
-from sms_delivery_exporter.simulation import DemoSimulator, Scenario
 from sms_delivery_providers.d7.statuses import REASONS, STATUSES
 
 RequestId = Annotated[
@@ -37,16 +35,6 @@ RequestId = Annotated[
     ),
 ]
 CHANNELS = ("sms", "mms", "whatsapp", "viber")
-
-DEMO_SCENARIO = Scenario(
-    delivered=0.88,
-    undelivered=0.08,
-    rejected=0.04,
-    reasons={"not_reachable": 2, "delivery_failed": 1},
-    rejected_reasons={"spam_content": 1, "insufficient_credit": 1},
-    latency_median=3.0,
-    throttle_rate=0.01,
-)
 
 
 class D7Settings(ProviderSettings):
@@ -85,12 +73,6 @@ class D7Provider(Provider[D7Settings, D7Ref]):
             "Accept": "application/json",
         }
 
-    @classmethod
-    def demo_simulator(cls) -> DemoSimulator:
-        from sms_delivery_providers.d7.simulator import D7Simulator
-
-        return D7Simulator(scenario=DEMO_SCENARIO)
-
     async def fetch_one(self, ref: D7Ref) -> RefReport:
         response = await self.http.request(
             "GET",
@@ -105,9 +87,7 @@ class D7Provider(Provider[D7Settings, D7Ref]):
         if status in (401, 403):
             raise AuthFailed(f"D7 refused the API token (HTTP {status})")
         if status == 402:
-            raise TransientError(
-                "D7 answered 402: the account is out of credit", kind="payment_required"
-            )
+            raise PaymentRequired("D7 answered 402: the account is out of credit")
         if status == 422:
             raise RefInvalid("D7 says the request id is malformed (HTTP 422)")
         if status == 429:

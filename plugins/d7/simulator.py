@@ -16,8 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from sms_delivery_exporter.simulation import (
+from sms_delivery_exporter.testing import (
     Clock,
+    FaultAnswers,
     Scenario,
     SimMessage,
     SimulatorBase,
@@ -29,6 +30,20 @@ COUNTRIES = {"971": "AE", "44": "GB", "39": "IT", "91": "IN", "1": "US"}
 COST_PER_PART = 0.0004
 APPEAR_EVERY = 0.2
 """Seconds between the appearances of a request's recipients in the log."""
+DEMO_SCENARIO = Scenario(
+    delivered=0.88,
+    undelivered=0.08,
+    rejected=0.04,
+    reasons={"not_reachable": 2, "delivery_failed": 1},
+    rejected_reasons={"spam_content": 1, "insufficient_credit": 1},
+    latency_median=3.0,
+    throttle_rate=0.01,
+)
+FAULT_ANSWERS = FaultAnswers(
+    throttle=(429, {"detail": {"code": "TOO_MANY_REQUESTS"}}),
+    error=(500, {"detail": "Internal Server Error"}),
+    malformed='{"request_id": "',
+)
 
 
 @dataclass
@@ -164,20 +179,9 @@ class D7Simulator(SimulatorBase):
                 {"detail": {"code": "INSUFFICIENT_CREDIT", "message": "Insufficient credit."}},
                 status=402,
             )
-        fault = self.faults.draw()
-        if fault in ("throttle", "blocked"):
-            retry = self.factory.scenario.retry_after
-            return web.json_response(
-                {"detail": {"code": "TOO_MANY_REQUESTS"}},
-                status=429,
-                headers={"Retry-After": f"{retry:g}"},
-            )
-        if fault == "error":
-            return web.json_response({"detail": "Internal Server Error"}, status=500)
-        if fault == "malformed":
-            return web.Response(text='{"request_id": "', content_type="application/json")
-        if fault == "slow":
-            await self.faults.slow_down()
+        refused = await self.faults.answer(FAULT_ANSWERS)
+        if refused is not None:
+            return refused
         request_id = request.match_info["request_id"]
         try:
             uuid.UUID(request_id)
@@ -206,3 +210,8 @@ class D7Simulator(SimulatorBase):
         return web.json_response(
             {"request_id": self.send(body.get("recipients")).request_id, "status": "accepted"}
         )
+
+
+def demo_simulator() -> D7Simulator:
+    """The simulator ``sms-delivery-exporter demo`` runs (entry point ``d7``)."""
+    return D7Simulator(scenario=DEMO_SCENARIO)

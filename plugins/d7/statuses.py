@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.api import Status
 
 STATUSES: dict[str, tuple[Status, str | None]] = {
     "scheduled": (Status.QUEUED, None),

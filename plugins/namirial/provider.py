@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
 from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
 
-from sms_delivery_exporter.errors import (
+from sms_delivery_exporter.api import (
     AuthFailed,
     BadResponse,
-    RefNotFound,
-    Throttled,
-    TransientError,
-)
-from sms_delivery_exporter.http import ProviderHttp
-from sms_delivery_exporter.provider import (
     Observation,
     Provider,
+    ProviderHttp,
     ProviderSettings,
     RefModel,
+    RefNotFound,
     RefReport,
+    Status,
+    Throttled,
+    TransientError,
     count_field,
+    parse_iso8601,
 )
-from sms_delivery_exporter.simulation import DemoSimulator, Scenario
-from sms_delivery_exporter.statuses import Status
-from sms_delivery_exporter.timestamps import parse_iso8601
 from sms_delivery_providers.namirial.reasons import REASONS, reason_for
 
 STATUSES: dict[str, Status] = {
@@ -38,17 +34,6 @@ STATUSES: dict[str, Status] = {
     "READ": Status.DELIVERED,  # plus a read event
 }
 CHANNELS = {"SMS": "sms", "RCS": "rcs"}
-DEMO_SCENARIO = Scenario(
-    delivered=0.86,
-    undelivered=0.08,
-    rejected=0.06,
-    reasons={"unreachable": 4, "number_blocked": 3, "unknown_subscriber": 2, "spam": 1},
-    latency_median=3.0,
-    rcs_share=0.3,
-    read_share=0.6,
-    throttle_rate=0.01,
-    error_rate=0.01,
-)
 
 MessageId = Annotated[
     str,
@@ -94,12 +79,6 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
             "X-Api-Key": settings.api_key.get_secret_value(),
             "Accept": "application/json",
         }
-
-    @classmethod
-    def demo_simulator(cls) -> DemoSimulator:
-        from sms_delivery_providers.namirial.simulator import NamirialSimulator
-
-        return NamirialSimulator(api_key=secrets.token_urlsafe(16), scenario=DEMO_SCENARIO)
 
     async def fetch_one(self, ref: NamirialRef) -> RefReport:
         response = await self.http.request(

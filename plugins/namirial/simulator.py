@@ -8,19 +8,39 @@ scenario and report the ground truth.
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from sms_delivery_exporter.simulation import (
+from sms_delivery_exporter.testing import (
     Clock,
+    FaultAnswers,
     Scenario,
     SimMessage,
     SimulatorBase,
     read_json_body,
     truth,
+)
+
+DEMO_SCENARIO = Scenario(
+    delivered=0.86,
+    undelivered=0.08,
+    rejected=0.06,
+    reasons={"unreachable": 4, "number_blocked": 3, "unknown_subscriber": 2, "spam": 1},
+    latency_median=3.0,
+    rcs_share=0.3,
+    read_share=0.6,
+    throttle_rate=0.01,
+    error_rate=0.01,
+)
+# Namirial has no separate 'account blocked' answer: a blocked fault is a 429.
+FAULT_ANSWERS = FaultAnswers(
+    throttle=(429, {"message": "Too Many Requests"}),
+    error=(503, {"message": "Internal Server Error"}),
+    malformed='{"message": {"id": "',
 )
 
 _STAGES = {
@@ -127,19 +147,7 @@ class NamirialSimulator(SimulatorBase):
         """Auth first, then the scenario's faults; None when the request may proceed."""
         if request.headers.get("X-Api-Key") != self.api_key:
             return web.json_response({"message": "Forbidden"}, status=403)
-        fault = self.faults.draw()
-        if fault in ("throttle", "blocked"):  # Namirial has no separate 'blocked' answer
-            retry = self.factory.scenario.retry_after
-            return web.json_response(
-                {"message": "Too Many Requests"}, status=429, headers={"Retry-After": f"{retry:g}"}
-            )
-        if fault == "error":
-            return web.json_response({"message": "Internal Server Error"}, status=503)
-        if fault == "malformed":
-            return web.Response(text='{"message": {"id": "', content_type="application/json")
-        if fault == "slow":
-            await self.faults.slow_down()
-        return None
+        return await self.faults.answer(FAULT_ANSWERS)
 
     async def _by_id(self, request: web.Request) -> web.Response:
         refused = await self._guard(request)
@@ -192,3 +200,8 @@ class NamirialSimulator(SimulatorBase):
 
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def demo_simulator() -> NamirialSimulator:
+    """The simulator ``sms-delivery-exporter demo`` runs (entry point ``namirial``)."""
+    return NamirialSimulator(api_key=secrets.token_urlsafe(16), scenario=DEMO_SCENARIO)

@@ -13,14 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sms_delivery_exporter.errors import (
+from sms_delivery_exporter.api import (
     AuthFailed,
     BadResponse,
+    HttpResponse,
     ProviderError,
+    ProviderHttp,
     Throttled,
     TransientError,
 )
-from sms_delivery_exporter.http import HttpResponse, ProviderHttp
 
 RENEW_BEFORE = 60.0
 """Seconds before expiry at which a token is renewed."""

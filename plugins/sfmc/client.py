@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sms_delivery_exporter.errors import AuthFailed
-from sms_delivery_exporter.http import HttpResponse, ProviderHttp
+from sms_delivery_exporter.api import AuthFailed, HttpResponse, ProviderHttp
 from sms_delivery_providers.sfmc.auth import Token, TokenSource
 
 

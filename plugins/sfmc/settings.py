@@ -6,8 +6,7 @@ from typing import Annotated
 
 from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints, model_validator
 
-from sms_delivery_exporter.durations import Duration
-from sms_delivery_exporter.provider import ProviderSettings, ScheduleSettings
+from sms_delivery_exporter.api import Duration, ProviderSettings, ScheduleSettings
 
 Subdomain = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$", to_lower=True)]
 

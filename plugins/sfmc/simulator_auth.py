@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sms_delivery_exporter.simulation import Faults, Scenario, SimulatorBase
+from sms_delivery_exporter.testing import FaultAnswers, Faults, Scenario, SimulatorBase
 
 NOT_AUTHORIZED = {
     "message": "Not Authorized",
@@ -137,28 +137,21 @@ async def _json(request: web.Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+FAULT_ANSWERS = FaultAnswers(
+    throttle=(429, {"message": "Too many requests", "errorcode": 50100, "documentation": ""}),
+    blocked=(
+        429,
+        {"message": "Account temporarily blocked", "errorcode": 50200, "documentation": ""},
+    ),
+    error=(500, {"message": "Internal Server Error", "errorcode": 0}),
+    malformed='{"requestId": "',
+)
+
+
 async def refusal(
-    request: web.Request, auth: SfmcAuthSimulator, faults: Faults, retry_after: float
+    request: web.Request, auth: SfmcAuthSimulator, faults: Faults
 ) -> web.Response | None:
     """Auth, then the scenario's faults, in SFMC's own error bodies; None to proceed."""
     if not auth.authorized(request):
         return web.json_response(NOT_AUTHORIZED, status=401)
-    fault = faults.draw()
-    if fault == "throttle":
-        return web.json_response(
-            {"message": "Too many requests", "errorcode": 50100, "documentation": ""},
-            status=429,
-            headers={"Retry-After": f"{retry_after:g}"},
-        )
-    if fault == "blocked":
-        return web.json_response(
-            {"message": "Account temporarily blocked", "errorcode": 50200, "documentation": ""},
-            status=429,
-        )
-    if fault == "error":
-        return web.json_response({"message": "Internal Server Error", "errorcode": 0}, status=500)
-    if fault == "malformed":
-        return web.Response(text='{"requestId": "', content_type="application/json")
-    if fault == "slow":
-        await faults.slow_down()
-    return None
+    return await faults.answer(FAULT_ANSWERS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sms_delivery_exporter.timestamps import parse_iso8601
+from sms_delivery_exporter.api import parse_iso8601
 
 CST = timezone(timedelta(hours=-6), "CST")
 

@@ -14,7 +14,7 @@ intended ranking and it carries two pitfalls, handled deliberately:
 
 from __future__ import annotations
 
-from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.api import Status
 
 CODES: dict[int, tuple[Status, str | None]] = {
     1000: (Status.QUEUED, None),

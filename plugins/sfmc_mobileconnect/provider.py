@@ -7,11 +7,21 @@ from urllib.parse import quote
 
 from pydantic import Field, SecretStr
 
-from sms_delivery_exporter.errors import BadResponse, RefInvalid, RefNotFound, TransientError
-from sms_delivery_exporter.http import HttpResponse, ProviderHttp
-from sms_delivery_exporter.provider import Observation, Provider, RefModel, RefReport, count_field
-from sms_delivery_exporter.simulation import DemoSimulator, Scenario
-from sms_delivery_exporter.statuses import Status
+from sms_delivery_exporter.api import (
+    BadResponse,
+    HttpResponse,
+    NumberHasher,
+    Observation,
+    Provider,
+    ProviderHttp,
+    RefInvalid,
+    RefModel,
+    RefNotFound,
+    RefReport,
+    Status,
+    TransientError,
+    count_field,
+)
 from sms_delivery_providers.sfmc.auth import (
     TokenSource,
     call_error,
@@ -22,23 +32,12 @@ from sms_delivery_providers.sfmc.client import SfmcClient
 from sms_delivery_providers.sfmc.settings import SfmcSettings
 from sms_delivery_providers.sfmc.timestamps import parse_cst
 from sms_delivery_providers.sfmc_mobileconnect.codes import REASONS, classify, is_provisional
-from sms_delivery_providers.sfmc_mobileconnect.recipients import RecipientHasher
 
 LEGACY_TOKEN_URL = "https://auth.exacttargetapis.com/v1/requestToken"  # noqa: S105 - a URL
 LEGACY_REST_URL = "https://www.exacttargetapis.com"
 JOB_DONE = frozenset({"Finished", "Error"})
 JOB_STATES = frozenset({"New", "Queuing", "Started"}) | JOB_DONE
 _ID = r"^[A-Za-z0-9_\-=]+$"
-
-DEMO_SCENARIO = Scenario(
-    delivered=0.85,
-    undelivered=0.08,
-    rejected=0.07,
-    reasons={"undeliverable": 2, "unknown_subscriber": 2, "expired": 1},
-    rejected_reasons={"carrier_rejected": 1, "invalid_destination": 1, "aggregator_throttled": 1},
-    latency_median=3.0,
-    throttle_rate=0.01,
-)
 
 
 class MobileConnectSettings(SfmcSettings):
@@ -95,13 +94,7 @@ class MobileConnectProvider(Provider[MobileConnectSettings, MobileConnectRef]):
             http, tokens, rest_url=settings.rest_base(), token_in_query=settings.legacy
         )
         key = settings.recipient_key or settings.client_secret
-        self._hasher = RecipientHasher(b"recipient:" + key.get_secret_value().encode())
-
-    @classmethod
-    def demo_simulator(cls) -> DemoSimulator:
-        from sms_delivery_providers.sfmc_mobileconnect.simulator import MobileConnectSimulator
-
-        return MobileConnectSimulator(scenario=DEMO_SCENARIO)
+        self._hasher = NumberHasher(b"recipient:" + key.get_secret_value().encode())
 
     async def fetch_one(self, ref: MobileConnectRef) -> RefReport:
         message_id, token_id = quote(ref.message_id, safe=""), quote(ref.token_id, safe="")
@@ -144,7 +137,7 @@ def bad_request(response: HttpResponse) -> RefInvalid | TransientError:
     return RefInvalid("SFMC refused the ref (HTTP 400)")
 
 
-def parse_deliveries(body: Any, hasher: RecipientHasher) -> RefReport:
+def parse_deliveries(body: Any, hasher: NumberHasher) -> RefReport:
     """A deliveries answer: one observation per recipient, keyed by the hash of its number."""
     if not isinstance(body, dict):
         raise BadResponse("deliveries answer is not a JSON object")

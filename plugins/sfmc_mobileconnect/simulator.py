@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sms_delivery_exporter.simulation import (
+from sms_delivery_exporter.testing import (
     Clock,
     Scenario,
     SimMessage,
@@ -54,6 +54,16 @@ UNKNOWN_REJECTED = 2599
 UNEXPECTED = "An unexpected error occurred, please contact Customer Support with reference id 8812."
 MESSAGE_IDS = ("MzA6Nzg6MA", "MTI6MTE0OjA", "NDU6Nzg6MQ")
 _ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+DEMO_SCENARIO = Scenario(
+    delivered=0.85,
+    undelivered=0.08,
+    rejected=0.07,
+    reasons={"undeliverable": 2, "unknown_subscriber": 2, "expired": 1},
+    rejected_reasons={"carrier_rejected": 1, "invalid_destination": 1, "aggregator_throttled": 1},
+    latency_median=3.0,
+    throttle_rate=0.01,
+)
 
 
 @dataclass
@@ -190,7 +200,7 @@ class MobileConnectSimulator(SfmcSimulatorBase):
 
     async def _deliveries(self, request: web.Request) -> web.Response:
         self.requests += 1
-        refused = await refusal(request, self.auth, self.faults, self.factory.scenario.retry_after)
+        refused = await refusal(request, self.auth, self.faults)
         if refused is not None:
             return refused
         message_id, token_id = request.match_info["message_id"], request.match_info["token_id"]
@@ -218,3 +228,8 @@ class MobileConnectSimulator(SfmcSimulatorBase):
 
 def _errors(text: str) -> web.Response:
     return web.json_response({"errors": [text]}, status=400)
+
+
+def demo_simulator() -> MobileConnectSimulator:
+    """The simulator ``sms-delivery-exporter demo`` runs (entry point ``sfmc_mobileconnect``)."""
+    return MobileConnectSimulator(scenario=DEMO_SCENARIO)

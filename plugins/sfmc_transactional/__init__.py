@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sms_delivery_exporter.hookspecs import hookimpl
-from sms_delivery_exporter.provider import ProviderClass
+from sms_delivery_exporter.api import ProviderClass, hookimpl
 from sms_delivery_providers.sfmc_transactional.provider import SfmcTransactionalProvider
 
 

@@ -7,11 +7,17 @@ from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
-from sms_delivery_exporter.errors import BadResponse, RefNotFound
-from sms_delivery_exporter.http import ProviderHttp
-from sms_delivery_exporter.provider import Observation, Provider, RefModel, RefReport
-from sms_delivery_exporter.simulation import DemoSimulator, Scenario
-from sms_delivery_exporter.statuses import FINAL_STATUSES, Status
+from sms_delivery_exporter.api import (
+    FINAL_STATUSES,
+    BadResponse,
+    Observation,
+    Provider,
+    ProviderHttp,
+    RefModel,
+    RefNotFound,
+    RefReport,
+    Status,
+)
 from sms_delivery_providers.sfmc.auth import TokenSource, call_error, parse_v2_token
 from sms_delivery_providers.sfmc.client import SfmcClient
 from sms_delivery_providers.sfmc.settings import SfmcSchedule, SfmcSettings
@@ -25,15 +31,6 @@ EVENTS: dict[str, Status] = {
 }
 MAX_WINDOW = 3 * 86400.0
 """The API forgets statuses after 3 days."""
-
-DEMO_SCENARIO = Scenario(
-    delivered=0.85,
-    undelivered=0.05,
-    rejected=0.10,
-    reasons={"unsubscribed": 3, "held": 1, "address_not_found": 2, "other": 1},
-    latency_median=2.0,
-    throttle_rate=0.01,
-)
 
 
 class TransactionalSchedule(SfmcSchedule):
@@ -73,12 +70,6 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
         tokens = TokenSource(http, url=url, body=settings.token_body(), parse=parse_v2_token)
         rest = str(settings.rest_url) if settings.rest_url else None
         self._client = SfmcClient(http, tokens, rest_url=rest)
-
-    @classmethod
-    def demo_simulator(cls) -> DemoSimulator:
-        from sms_delivery_providers.sfmc_transactional.simulator import TransactionalSimulator
-
-        return TransactionalSimulator(scenario=DEMO_SCENARIO)
 
     async def fetch_one(self, ref: SfmcTransactionalRef) -> RefReport:
         response = await self._client.get(

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sms_delivery_exporter.simulation import (
+from sms_delivery_exporter.testing import (
     Clock,
     Scenario,
     SimMessage,
@@ -26,6 +26,15 @@ from sms_delivery_providers.sfmc_transactional.reasons import CODES, MESSAGES
 
 _CODE_OF = {reason: code for code, reason in CODES.items()}
 _EVENTS = {"queued": "SMSQueued", "rejected": "SMSNotSent"}
+
+DEMO_SCENARIO = Scenario(
+    delivered=0.85,
+    undelivered=0.05,
+    rejected=0.10,
+    reasons={"unsubscribed": 3, "held": 1, "address_not_found": 2, "other": 1},
+    latency_median=2.0,
+    throttle_rate=0.01,
+)
 
 
 def api_fate(message: SimMessage) -> str:
@@ -108,7 +117,7 @@ class TransactionalSimulator(SfmcSimulatorBase):
 
     async def _status(self, request: web.Request) -> web.Response:
         self.requests += 1
-        refused = await refusal(request, self.auth, self.faults, self.factory.scenario.retry_after)
+        refused = await refusal(request, self.auth, self.faults)
         if refused is not None:
             return refused
         message = self.messages.get(request.match_info["key"])
@@ -122,3 +131,8 @@ class TransactionalSimulator(SfmcSimulatorBase):
     async def _create(self, request: web.Request) -> web.Response:
         body = await read_json_body(request)
         return web.json_response({"keys": [m.id for m in self.send(int(body.get("count", 1)))]})
+
+
+def demo_simulator() -> TransactionalSimulator:
+    """The simulator ``sms-delivery-exporter demo`` runs (entry point ``sfmc_transactional``)."""
+    return TransactionalSimulator(scenario=DEMO_SCENARIO)

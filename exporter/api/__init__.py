@@ -1,0 +1,161 @@
+"""The plugin API: everything a provider plugin may use, and the only module it imports.
+
+A provider plugin is a distribution that declares an entry point in the
+``sms_delivery_exporter`` group and implements one hook, ``register_providers``,
+returning :class:`Provider` subclasses. A whole plugin, in one file::
+
+    from pydantic import Field, SecretStr
+
+    from sms_delivery_exporter.api import (
+        AuthFailed, Observation, Provider, ProviderSettings, RefModel, RefNotFound,
+        RefReport, Status, TransientError, hookimpl,
+    )
+
+    class EchoSettings(ProviderSettings):
+        base_url: str
+        api_key: SecretStr
+
+    class EchoRef(RefModel):
+        id: str = Field(pattern=r"^[0-9a-f-]{36}$")
+
+    class EchoProvider(Provider[EchoSettings, EchoRef]):
+        name = "echo"
+        Settings = EchoSettings
+        Ref = EchoRef
+        reasons = frozenset({"blocked"})
+
+        async def fetch_one(self, ref: EchoRef) -> RefReport:
+            answer = await self.http.request(
+                "GET", f"{self.settings.base_url}/status/{ref.id}",
+                headers={"Key": self.settings.api_key.get_secret_value()},
+            )
+            if answer.status == 404:
+                raise RefNotFound("echo does not know this id")
+            if answer.status in (401, 403):
+                raise AuthFailed("echo refused the key")
+            if answer.status != 200:
+                raise TransientError(f"echo answered HTTP {answer.status}")
+            body = answer.json()
+            return RefReport([Observation(key="", status=Status(body["status"]),
+                                          provider_status=body["status"])])
+
+    @hookimpl
+    def register_providers():
+        return [EchoProvider]
+
+The host owns everything else: scheduling under the account's rate limit,
+the store, counting each message once, metrics. A provider only turns API
+answers into :class:`Observation` s and typed errors.
+
+Compatibility: :data:`API_VERSION` is ``major.minor``. A minor version adds
+names; a major version changes or removes them. Depend on the distribution
+``sms-delivery-exporter`` with a range that keeps the major version you built
+against. Simulators for tests and the demo use :mod:`sms_delivery_exporter.testing`,
+which production provider code never imports.
+"""
+
+from __future__ import annotations
+
+from sms_delivery_exporter.api.discovery import (
+    DiscoveredMessage,
+    Discoverer,
+    DiscoveryPage,
+    DiscoverySettings,
+)
+from sms_delivery_exporter.api.durations import Duration, format_duration, parse_duration
+from sms_delivery_exporter.api.errors import (
+    AuthFailed,
+    BadResponse,
+    ErrorKind,
+    PaymentRequired,
+    ProviderError,
+    RefInvalid,
+    RefNotFound,
+    Throttled,
+    TransientError,
+)
+from sms_delivery_exporter.api.fields import (
+    NumberHasher,
+    amount_field,
+    count_field,
+    iso8601_seconds,
+    parse_iso8601,
+)
+from sms_delivery_exporter.api.hooks import PROJECT_NAME, hookimpl
+from sms_delivery_exporter.api.http import CallObserver, HttpResponse, Pacer, ProviderHttp
+from sms_delivery_exporter.api.provider import AnyProvider, Provider, ProviderClass
+from sms_delivery_exporter.api.push import (
+    PushBatch,
+    PushedEvent,
+    PushHandshake,
+    PushMalformed,
+    PushReceiver,
+    PushRefused,
+    PushRequest,
+    PushSettings,
+)
+from sms_delivery_exporter.api.reports import Observation, RefOutcome, RefReport
+from sms_delivery_exporter.api.settings import ProviderSettings, RefModel, ScheduleSettings
+from sms_delivery_exporter.api.statuses import (
+    FAILURE_STATUSES,
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    OTHER,
+    Status,
+)
+
+API_VERSION = "1.0"
+"""``major.minor`` of this API (see the module docstring)."""
+
+__all__ = [
+    "API_VERSION",
+    "FAILURE_STATUSES",
+    "FINAL_STATUSES",
+    "OPEN_STATUSES",
+    "OTHER",
+    "PROJECT_NAME",
+    "AnyProvider",
+    "AuthFailed",
+    "BadResponse",
+    "CallObserver",
+    "DiscoveredMessage",
+    "Discoverer",
+    "DiscoveryPage",
+    "DiscoverySettings",
+    "Duration",
+    "ErrorKind",
+    "HttpResponse",
+    "NumberHasher",
+    "Observation",
+    "Pacer",
+    "PaymentRequired",
+    "Provider",
+    "ProviderClass",
+    "ProviderError",
+    "ProviderHttp",
+    "ProviderSettings",
+    "PushBatch",
+    "PushHandshake",
+    "PushMalformed",
+    "PushReceiver",
+    "PushRefused",
+    "PushRequest",
+    "PushSettings",
+    "PushedEvent",
+    "RefInvalid",
+    "RefModel",
+    "RefNotFound",
+    "RefOutcome",
+    "RefReport",
+    "ScheduleSettings",
+    "Status",
+    "Throttled",
+    "TransientError",
+    "amount_field",
+    "count_field",
+    "format_duration",
+    "hookimpl",
+    "iso8601_seconds",
+    "parse_duration",
+    "parse_iso8601",
+]

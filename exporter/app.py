@@ -1,0 +1,211 @@
+"""The composition root: one exporter as an aiohttp application, built from a validated config.
+
+:func:`create_app` makes every part and wires them; each resource is opened
+and closed by a cleanup context of its own, in this order (closed in reverse):
+the store (and the book and label budget it restores), the HTTP session, the
+writer, the pollers, the pruner. So stopping stops polling first, then commits
+what was polled, then closes the store. The CLI, the demo and the tests all
+run exactly this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from sms_delivery_exporter import __version__
+from sms_delivery_exporter.config import Config
+from sms_delivery_exporter.intake.registrar import Intake, intake_counter
+from sms_delivery_exporter.metrics import (
+    AccountHealth,
+    BuildInfoCollector,
+    CountersCollector,
+    Exposition,
+    HealthCollector,
+)
+from sms_delivery_exporter.outcomes import Catalogue, OutcomeBook, OutcomeRenderer
+from sms_delivery_exporter.polling import AccountPoller, Writer, build_poller, prune_forever
+from sms_delivery_exporter.store import Store, store_for
+from sms_delivery_exporter.web.keys import CONFIG, EXPOSITION, INTAKE, READINESS, REFRESH, Readiness
+from sms_delivery_exporter.web.routes import add_routes, client_max_size
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class Parts:
+    """What one exporter is made of; tests reach it through :data:`PARTS`."""
+
+    config: Config
+    store: Store
+    book: OutcomeBook
+    writer: Writer
+    intake: Intake
+    exposition: Exposition
+    readiness: Readiness
+    clock: Clock
+    healths: dict[str, AccountHealth]
+    pollers: dict[str, AccountPoller] = field(default_factory=dict)
+
+
+PARTS = web.AppKey("parts", Parts)
+
+
+def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
+    """The exporter; starting the application opens the store and starts polling."""
+    store = store_for(config.store)
+    book = OutcomeBook(Catalogue(config.intake.labels.keys))
+    pollers: dict[str, AccountPoller] = {}
+    counts = intake_counter()
+    intake = Intake(
+        store=store,
+        book=book,
+        accounts=config.accounts,
+        labels=config.intake.labels,
+        counts=counts,
+        wake=lambda account: _wake(pollers, account),
+        clock=clock,
+    )
+    healths = {
+        name: AccountHealth(account.provider.name, name)
+        for name, account in config.accounts.items()
+    }
+    registry = CollectorRegistry()
+    registry.register(HealthCollector(healths, clock))
+    registry.register(CountersCollector(counts))
+    registry.register(BuildInfoCollector(__version__))
+    parts = Parts(
+        config=config,
+        store=store,
+        book=book,
+        writer=Writer(store, book),
+        intake=intake,
+        exposition=Exposition(registry, OutcomeRenderer(book)),
+        readiness=Readiness(store),
+        clock=clock,
+        healths=healths,
+        pollers=pollers,
+    )
+    app = web.Application(client_max_size=client_max_size(config))
+    app[PARTS] = parts
+    app[CONFIG] = config
+    app[INTAKE] = intake
+    app[EXPOSITION] = parts.exposition
+    app[READINESS] = parts.readiness
+    app[REFRESH] = lambda: _refresh(parts)
+    app.cleanup_ctx.extend([_store, _http_session, _writer, _polling, _pruning])
+    add_routes(app, config)
+    return app
+
+
+def _wake(pollers: dict[str, AccountPoller], account: str) -> None:
+    poller = pollers.get(account)
+    if poller is not None:
+        poller.wake()
+
+
+async def _refresh(parts: Parts) -> None:
+    """Scrape-time gauges from the store, while it is open."""
+    for poller in list(parts.pollers.values()):
+        if not parts.store.is_open:
+            return
+        await poller.refresh_health()
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    parts = app[PARTS]
+    await parts.store.open()
+    try:
+        parts.book.load(await parts.store.series())
+        parts.intake.start(await parts.store.label_values())
+        yield
+    finally:
+        await parts.store.close()
+
+
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(
+        connector=connector, headers={"User-Agent": f"sms-delivery-exporter/{__version__}"}
+    ) as session:
+        app[SESSION] = session
+        yield
+
+
+async def _writer(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[PARTS].writer.run(), name="writer")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _polling(app: web.Application) -> AsyncIterator[None]:
+    parts = app[PARTS]
+    for name, account in parts.config.accounts.items():
+        parts.pollers[name] = build_poller(
+            account,
+            health=parts.healths[name],
+            session=app[SESSION],
+            store=parts.store,
+            writer=parts.writer,
+            application_labels=parts.config.intake.labels.keys,
+            clock=parts.clock,
+        )
+    tasks = [
+        asyncio.create_task(_keep_polling(poller), name=f"poll {name}")
+        for name, poller in parts.pollers.items()
+    ]
+    parts.readiness.polling = True
+    log.info("exporter started", extra={"accounts": len(tasks), "version": __version__})
+    try:
+        yield
+    finally:
+        parts.readiness.polling = False
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for poller in parts.pollers.values():
+            with contextlib.suppress(Exception):
+                await poller.provider.close()
+        log.info("exporter stopped")
+
+
+async def _keep_polling(poller: AccountPoller) -> None:
+    """A poller that dies is logged and restarted: one account never stops the others."""
+    while True:
+        try:
+            await poller.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("account poller crashed; restarting", extra={"account": poller.account})
+            await asyncio.sleep(1.0)
+
+
+async def _pruning(app: web.Application) -> AsyncIterator[None]:
+    parts = app[PARTS]
+    task = asyncio.create_task(
+        prune_forever(parts.store, parts.config.store.retention, parts.clock), name="prune"
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

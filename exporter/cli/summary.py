@@ -1,0 +1,32 @@
+"""``--config.check``: what the config says, in a few lines."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from sms_delivery_exporter.api import API_VERSION, ProviderClass, format_duration
+from sms_delivery_exporter.config import Config
+
+
+def summary(path: Path, config: Config, providers: Mapping[str, ProviderClass]) -> str:
+    lines = [
+        f"{path}: OK",
+        f"store: {config.store.path} (retention {format_duration(config.store.retention)})",
+        "intake: "
+        + (
+            f"enabled, auth {'token' if config.intake.token else config.intake.auth}"
+            if config.intake.enabled
+            else "disabled"
+        ),
+        f"accounts ({len(config.accounts)}):",
+    ]
+    for name, account in sorted(config.accounts.items()):
+        settings = account.settings
+        lines.append(
+            f"  {name}: provider {account.provider.name}, {settings.rate_limit:g} req/s, "
+            f"concurrency {settings.concurrency}, tracking window "
+            f"{format_duration(settings.schedule.tracking_window)}"
+        )
+    lines.append(f"known providers: {', '.join(sorted(providers))} (plugin API {API_VERSION})")
+    return "\n".join(lines)

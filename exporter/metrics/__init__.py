@@ -1,0 +1,26 @@
+"""The exporter's own metrics: account health, intake counts, build info, and ``/metrics``.
+
+Owns what is exposed about the exporter itself and how a scrape page is put
+together. Imports :mod:`sms_delivery_exporter.outcomes` (rendered on the same
+page) and :mod:`sms_delivery_exporter.api` (error kinds).
+"""
+
+from __future__ import annotations
+
+from sms_delivery_exporter.metrics.collectors import (
+    BuildInfoCollector,
+    CountersCollector,
+    HealthCollector,
+)
+from sms_delivery_exporter.metrics.counters import LabelledCounter
+from sms_delivery_exporter.metrics.exposition import Exposition
+from sms_delivery_exporter.metrics.health import AccountHealth
+
+__all__ = [
+    "AccountHealth",
+    "BuildInfoCollector",
+    "CountersCollector",
+    "Exposition",
+    "HealthCollector",
+    "LabelledCounter",
+]

@@ -1,0 +1,128 @@
+"""Collectors that build fresh families at scrape time from the state the host keeps."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from sms_delivery_exporter.metrics.counters import LabelledCounter
+from sms_delivery_exporter.metrics.health import REQUEST_BUCKETS, AccountHealth
+
+_ACCOUNT = ("provider", "account")
+
+
+class HealthCollector(Collector):
+    """Every account's API health, from its :class:`AccountHealth`."""
+
+    def __init__(
+        self, healths: Mapping[str, AccountHealth], clock: Callable[[], float] = time.time
+    ) -> None:
+        self._healths = healths
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        now = self._clock()
+        requests = CounterMetricFamily(
+            "sms_exporter_provider_requests",
+            "Provider API calls by HTTP status code, or error kind (timeout, connection).",
+            labels=[*_ACCOUNT, "code"],
+        )
+        durations = HistogramMetricFamily(
+            "sms_exporter_provider_request_duration_seconds",
+            "Time of provider API calls.",
+            labels=_ACCOUNT,
+        )
+        up = GaugeMetricFamily(
+            "sms_exporter_provider_up",
+            "1 when the account's last API call got a usable answer.",
+            labels=_ACCOUNT,
+        )
+        last_success = GaugeMetricFamily(
+            "sms_exporter_provider_last_success_timestamp_seconds",
+            "When the account's API last gave a usable answer.",
+            labels=_ACCOUNT,
+        )
+        throttled = CounterMetricFamily(
+            "sms_exporter_throttled", "429 answers from the provider.", labels=_ACCOUNT
+        )
+        errors = CounterMetricFamily(
+            "sms_exporter_provider_errors",
+            "Failed polls and refs given up, by kind (see the README for every kind).",
+            labels=[*_ACCOUNT, "kind"],
+        )
+        paused = GaugeMetricFamily(
+            "sms_exporter_provider_paused",
+            "1 while the account is paused by a 429, a blocked account or refused credentials.",
+            labels=_ACCOUNT,
+        )
+        lag = GaugeMetricFamily(
+            "sms_exporter_poll_lag_seconds",
+            "How late the most overdue poll of the account is.",
+            labels=_ACCOUNT,
+        )
+        oldest = GaugeMetricFamily(
+            "sms_oldest_in_flight_age_seconds",
+            "Age of the account's oldest tracked message that is not final.",
+            labels=_ACCOUNT,
+        )
+        for health in list(self._healths.values()):
+            labels = [health.provider, health.account]
+            for code, count in list(health.requests.items()):
+                requests.add_metric([*labels, code], count)
+            cumulative, buckets = 0, []
+            for bound, count in zip(
+                (*REQUEST_BUCKETS, float("inf")), health.durations, strict=True
+            ):
+                cumulative += count
+                buckets.append((_le(bound), cumulative))
+            durations.add_metric(labels, buckets, health.duration_sum)
+            if health.up is not None:
+                up.add_metric(labels, health.up)
+            if health.last_success is not None:
+                last_success.add_metric(labels, health.last_success)
+            throttled.add_metric(labels, health.throttled)
+            for kind, count in health.errors.items():
+                errors.add_metric([*labels, kind.value], count)
+            paused.add_metric(labels, 1.0 if health.paused_until > now else 0.0)
+            due = health.next_poll_at
+            lag.add_metric(labels, max(0.0, now - due) if due is not None else 0.0)
+            submitted = health.oldest_open_submitted_at
+            oldest.add_metric(labels, max(0.0, now - submitted) if submitted is not None else 0.0)
+        yield from (requests, durations, up, last_success, throttled, errors, paused, lag, oldest)
+
+
+class CountersCollector(Collector):
+    """Counters the host keeps as plain numbers (the intake's results)."""
+
+    def __init__(self, *counters: LabelledCounter) -> None:
+        self._counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        for counter in self._counters:
+            yield counter.family()
+
+
+class BuildInfoCollector(Collector):
+    """``sms_exporter_build_info``: always 1, the version in a label."""
+
+    def __init__(self, version: str) -> None:
+        self._version = version
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "sms_exporter_build_info", "Always 1; the version label.", labels=["version"]
+        )
+        family.add_metric([self._version], 1)
+        yield family
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(bound)

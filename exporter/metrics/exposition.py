@@ -1,0 +1,28 @@
+"""``/metrics``: the operational collectors and the outcome series, in the format asked for."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from sms_delivery_exporter.outcomes import OutcomeRenderer
+
+_EOF = b"# EOF\n"
+
+
+class Exposition:
+    """One page: prometheus_client renders the registry, the outcome renderer the rest."""
+
+    def __init__(self, registry: CollectorRegistry, outcomes: OutcomeRenderer) -> None:
+        self.registry = registry
+        self._outcomes = outcomes
+
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The page and its content type, negotiated as prometheus_client does."""
+        encoder, content_type = choose_encoder(accept)
+        head = encoder(self.registry)
+        if content_type.startswith("application/openmetrics-text"):
+            # OpenMetrics ends with one # EOF, after the outcome series.
+            outcomes = self._outcomes.render(openmetrics=True).encode()
+            return head.removesuffix(_EOF) + outcomes + _EOF, content_type
+        return head + self._outcomes.render().encode(), content_type

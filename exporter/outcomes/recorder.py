@@ -1,0 +1,158 @@
+"""Turning what happened to messages into outcome deltas, counted once.
+
+A tracker or the intake records events on an :class:`OutcomeRecorder`; its
+deltas are committed to the store with the state change that caused them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+
+from sms_delivery_exporter.api import FAILURE_STATUSES, FINAL_STATUSES, OPEN_STATUSES, Status
+from sms_delivery_exporter.outcomes.catalogue import (
+    BUCKET_LABELS,
+    CONTRADICTIONS,
+    COST,
+    DROPPED,
+    FAILURES,
+    FINAL,
+    FINAL_BY_COUNTRY,
+    IN_FLIGHT,
+    LATENCY_BUCKET,
+    LATENCY_SUM,
+    READ,
+    SEGMENTS,
+    TRACKED,
+    Delta,
+    bucket_label,
+)
+
+
+def label_values(labels: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """A ref's application labels (stored as a JSON object) in configured key order."""
+    given = json.loads(labels) if labels else {}
+    return tuple(str(given.get(key, "")) for key in keys)
+
+
+class OutcomeRecorder:
+    """Builds the deltas for one account and one set of application label values."""
+
+    def __init__(
+        self,
+        provider: str,
+        account: str,
+        app_labels: tuple[str, ...] = (),
+        final_statuses: frozenset[Status] = FINAL_STATUSES,
+    ) -> None:
+        self.provider = provider
+        self.account = account
+        self.app_labels = app_labels
+        self.final_statuses = final_statuses
+        self.deltas: list[Delta] = []
+
+    def _add(self, name: str, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        self.deltas.append((name, (self.provider, self.account, *labels, *self.app_labels), amount))
+
+    def tracked(self, count: int = 1) -> None:
+        self._add(TRACKED, (), count)
+        self._add(IN_FLIGHT, (Status.PENDING.value,), count)
+
+    def moved(self, old: Status, new: Status) -> None:
+        """An open message changed status (or a pending ref became messages)."""
+        if old not in self.final_statuses:
+            self._add(IN_FLIGHT, (old.value,), -1)
+        if new not in self.final_statuses:
+            self._add(IN_FLIGHT, (new.value,), 1)
+
+    def left_pending(self) -> None:
+        """The provider listed the ref's messages for the first time."""
+        self._add(IN_FLIGHT, (Status.PENDING.value,), -1)
+
+    def appeared(self, status: Status) -> None:
+        """A message of a ref first seen by the provider (the ref's pending already left)."""
+        if status not in self.final_statuses:
+            self._add(IN_FLIGHT, (status.value,), 1)
+
+    def final(
+        self,
+        channel: str,
+        status: Status,
+        reason: str | None,
+        segments: int | None,
+        cost: float | None,
+        currency: str | None,
+        country: str | None = None,
+    ) -> None:
+        self._add(FINAL, (channel, status.value))
+        if country is not None:
+            self.deltas.append(
+                (FINAL_BY_COUNTRY, (self.provider, self.account, country, status.value), 1.0)
+            )
+        if status in FAILURE_STATUSES:
+            self._add(FAILURES, (channel, status.value, reason or "other"))
+        if segments:
+            self._add(SEGMENTS, (channel,), segments)
+        if cost and currency:
+            self._add(COST, (currency,), cost)
+
+    def latency(self, channel: str, seconds: float) -> None:
+        if not math.isfinite(seconds):
+            return
+        seconds = max(seconds, 0.0)
+        self._add(LATENCY_BUCKET, (channel, bucket_label(seconds)))
+        self._add(LATENCY_SUM, (channel,), seconds)
+
+    def read(self, channel: str) -> None:
+        self._add(READ, (channel,))
+
+    def dropped(self, reason: str, open_statuses: Iterable[Status]) -> None:
+        self.deltas.append((DROPPED, (self.provider, self.account, reason), 1.0))
+        for status in open_statuses:
+            self._add(IN_FLIGHT, (status.value,), -1)
+
+    def contradiction(self) -> None:
+        self.deltas.append((CONTRADICTIONS, (self.provider, self.account), 1.0))
+
+
+def zero_series(
+    provider: str,
+    account: str,
+    *,
+    channels: Iterable[str],
+    read_channels: Iterable[str],
+    reasons: Iterable[str],
+    app_labels: tuple[str, ...],
+    final_statuses: frozenset[Status] = FINAL_STATUSES,
+) -> list[Delta]:
+    """Every known label combination of an account at 0, so ratios work from the first scrape."""
+    base = (provider, account)
+    zeros: list[Delta] = [
+        (TRACKED, (*base, *app_labels), 0.0),
+        (CONTRADICTIONS, base, 0.0),
+        *((DROPPED, (*base, reason), 0.0) for reason in ("not_found", "invalid")),
+        *(
+            (IN_FLIGHT, (*base, status.value, *app_labels), 0.0)
+            for status in OPEN_STATUSES
+            if status not in final_statuses
+        ),
+    ]
+    all_reasons = sorted({*reasons, "other"})
+    for channel in channels:
+        zeros.append((SEGMENTS, (*base, channel, *app_labels), 0.0))
+        zeros.append((LATENCY_SUM, (*base, channel, *app_labels), 0.0))
+        zeros.extend(
+            (LATENCY_BUCKET, (*base, channel, le, *app_labels), 0.0) for le in BUCKET_LABELS
+        )
+        zeros.extend(
+            (FINAL, (*base, channel, status.value, *app_labels), 0.0)
+            for status in sorted(final_statuses)
+        )
+        zeros.extend(
+            (FAILURES, (*base, channel, status.value, reason, *app_labels), 0.0)
+            for status in sorted(FAILURE_STATUSES)
+            for reason in all_reasons
+        )
+    zeros.extend((READ, (*base, channel, *app_labels), 0.0) for channel in read_channels)
+    return zeros

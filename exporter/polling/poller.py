@@ -1,0 +1,215 @@
+"""Polling one account: due refs out of the store, through the provider, back as results.
+
+One dispatcher reads due refs (an index range scan, most overdue first) and
+queues them in batches; ``concurrency`` workers take batches, call the
+provider under the account's rate limit and hand the results to the shared
+:class:`~.writer.Writer`. No task or timer per ref: a million tracked refs
+cost rows in the store, not objects in memory. What a failure means for the
+account is the :class:`~.governor.AccountGovernor`'s to decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from pydantic import ValidationError
+
+from sms_delivery_exporter.api import (
+    AnyProvider,
+    BadResponse,
+    Provider,
+    ProviderError,
+    RefInvalid,
+    RefModel,
+    RefNotFound,
+    RefOutcome,
+    RefReport,
+)
+from sms_delivery_exporter.polling.governor import AccountGovernor, Verdict
+from sms_delivery_exporter.polling.tracker import PollResult, Tracker
+from sms_delivery_exporter.polling.writer import Writer
+from sms_delivery_exporter.store import DueRef, Store
+
+log = logging.getLogger(__name__)
+
+IDLE_WAKE = 1.0
+"""Longest the dispatcher sleeps without looking at the store."""
+
+
+class AccountPoller:
+    """Polls every due ref of one account until it is final."""
+
+    def __init__(
+        self,
+        *,
+        provider: AnyProvider,
+        tracker: Tracker,
+        governor: AccountGovernor,
+        store: Store,
+        writer: Writer,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.provider = provider
+        self.tracker = tracker
+        self.governor = governor
+        self.account = tracker.rules.account
+        self._store = store
+        self._writer = writer
+        self._clock = clock
+        settings = provider.settings
+        self._concurrency = settings.concurrency
+        self._batch_size = max(1, provider.batch_size)
+        self._queue: asyncio.Queue[list[DueRef]] = asyncio.Queue(maxsize=settings.concurrency)
+        self._reserved: set[int] = set()
+        self._wake = asyncio.Event()
+        self._fetch_one_only = type(provider).fetch is Provider.fetch
+
+    def wake(self) -> None:
+        """New refs arrived: look at the store now rather than at the next idle wake."""
+        self._wake.set()
+
+    async def refresh_health(self) -> None:
+        """Scrape-time gauges from the store: two indexed MIN queries."""
+        health = self.governor.health
+        health.next_poll_at = await self._store.next_poll_at(self.account)
+        health.oldest_open_submitted_at = await self._store.oldest_open_submitted_at(self.account)
+
+    async def run(self) -> None:
+        """Poll until cancelled. Cancelling loses nothing: unreported polls simply happen again."""
+        # A fresh start (also after a crash) forgets batches that were never reported.
+        self._queue = asyncio.Queue(maxsize=self._concurrency)
+        self._reserved.clear()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._dispatch())
+            for _ in range(self._concurrency):
+                group.create_task(self._work())
+
+    async def _dispatch(self) -> None:
+        want = self._batch_size * self._concurrency * 4
+        # The cursor walks the due refs in schedule order, so that refs already
+        # handed out are not read again; a pass ends when no due ref is left
+        # after it, and the next pass starts at the head again.
+        cursor: tuple[float, int] | None = None
+        found_in_pass = False
+        while True:
+            await self._wait_unpaused()
+            now = self._clock()
+            self._wake.clear()
+            rows = await self._store.due_refs(self.account, now, want, cursor)
+            if not rows:
+                if not found_in_pass:
+                    # Nothing due, or every due ref is being polled right now.
+                    await self._idle(now, all_reserved=cursor is not None)
+                cursor, found_in_pass = None, False
+                continue
+            last_due, last_row = rows[-1]
+            cursor = (last_due, last_row.id)
+            fresh = [row for _, row in rows if row.id not in self._reserved]
+            found_in_pass = found_in_pass or bool(fresh)
+            for start in range(0, len(fresh), self._batch_size):
+                batch = fresh[start : start + self._batch_size]
+                self._reserved.update(row.id for row in batch)
+                await self._queue.put(batch)
+
+    async def _idle(self, now: float, *, all_reserved: bool) -> None:
+        """Sleep until the next ref is due, new refs arrive, or reserved refs come back."""
+        timeout = IDLE_WAKE
+        if not all_reserved:
+            due = await self._store.next_poll_at(self.account)
+            if due is not None:
+                timeout = min(max(due - now, 0.005), IDLE_WAKE)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _wait_unpaused(self) -> None:
+        # The pause is a deadline that a later 429 may push back, so look again after each nap.
+        while (remaining := self.governor.paused_for()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(min(remaining, IDLE_WAKE))
+
+    def _release(self, batch: Sequence[DueRef]) -> None:
+        self._reserved.difference_update(row.id for row in batch)
+        self._wake.set()
+
+    async def _work(self) -> None:
+        while True:
+            batch = await self._queue.get()
+            if self.governor.paused_for() > 0:
+                await self._wait_unpaused()
+            refs, readable, unreadable = self._parse(batch)
+            outcomes: list[RefOutcome] = []
+            failure: Exception | None = None
+            # The provider is awaited right here, not in a helper coroutine: every
+            # await level is paid again at each resumption of the request.
+            if readable:
+                try:
+                    if self._fetch_one_only and len(refs) == 1:
+                        try:
+                            outcomes = [await self.provider.fetch_one(refs[0])]
+                        except (RefNotFound, RefInvalid) as gone:
+                            outcomes = [gone]
+                    else:
+                        outcomes = await self.provider.fetch(refs)
+                except Exception as exc:  # classified by _results, never fatal
+                    failure = exc
+            results = self._results(readable, unreadable, outcomes, failure)
+            if results is None:
+                self._release(batch)
+                continue
+            updates = [update for update, _ in results]
+            deltas = [delta for _, ref_deltas in results for delta in ref_deltas]
+            if not self._writer.offer(updates, deltas, partial(self._release, batch)):
+                await self._writer.submit(updates, deltas, partial(self._release, batch))
+
+    def _results(
+        self,
+        readable: list[DueRef],
+        unreadable: list[DueRef],
+        outcomes: list[RefOutcome],
+        failure: Exception | None,
+    ) -> list[PollResult] | None:
+        """Results for every ref of the batch, or None to leave them untouched."""
+        now = self._clock()
+        invalid = RefInvalid("stored ref no longer valid")
+        results = [self.tracker.gone(row, invalid, now) for row in unreadable]
+        if not readable:
+            return results
+        if failure is None and len(outcomes) != len(readable):
+            failure = BadResponse(
+                f"provider returned {len(outcomes)} outcomes for {len(readable)} refs"
+            )
+        if failure is not None:
+            if isinstance(failure, ProviderError):
+                verdict = self.governor.failed(failure)
+            else:
+                verdict = self.governor.crashed(failure)
+            if verdict is Verdict.UNTOUCHED:
+                return None
+            return results + [self.tracker.failed(row, now) for row in readable]
+        self.governor.answered()
+        for row, outcome in zip(readable, outcomes, strict=True):
+            results.append(self._apply(row, outcome, now))
+        return results
+
+    def _apply(self, row: DueRef, outcome: RefOutcome, now: float) -> PollResult:
+        if isinstance(outcome, RefReport):
+            return self.tracker.report(row, outcome, now)
+        self.governor.gave_up(outcome)
+        return self.tracker.gone(row, outcome, now)
+
+    def _parse(self, batch: list[DueRef]) -> tuple[list[RefModel], list[DueRef], list[DueRef]]:
+        """Refs as the provider's model; rows a changed plugin can no longer read are set apart."""
+        refs: list[RefModel] = []
+        readable: list[DueRef] = []
+        unreadable: list[DueRef] = []
+        for row in batch:
+            try:
+                refs.append(self.provider.Ref.model_validate_json(row.ref_key))
+                readable.append(row)
+            except ValidationError:
+                unreadable.append(row)
+        return refs, readable, unreadable

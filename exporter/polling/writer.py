@@ -1,0 +1,101 @@
+"""Batched commits of poll results, shared by every account.
+
+Committing each poll alone would cap the exporter at the disk's fsync rate;
+gathering results for a few tens of milliseconds makes one transaction carry
+thousands. The book is fed the rows only after their commit, and the refs
+stay reserved by their poller until then, so nothing is polled twice or
+counted before it is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from sms_delivery_exporter.outcomes import Catalogue, Delta, OutcomeBook
+from sms_delivery_exporter.store import RefUpdate, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+
+class Writer:
+    """Collects ``(updates, deltas, on_commit)`` and commits them in batches."""
+
+    def __init__(
+        self,
+        store: Store,
+        book: OutcomeBook,
+        *,
+        max_batch: int = 2000,
+        max_delay: float = 0.05,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._book = book
+        self._catalogue: Catalogue = book.catalogue
+        self._max_batch = max_batch
+        self._max_delay = max_delay
+        self._retry_delay = retry_delay
+        self._updates: list[RefUpdate] = []
+        self._deltas: list[Delta] = []
+        self._callbacks: list[Callable[[], None]] = []
+        self._has_work = asyncio.Event()
+        self._room = asyncio.Condition()
+
+    def offer(
+        self, updates: Sequence[RefUpdate], deltas: Sequence[Delta], on_commit: Callable[[], None]
+    ) -> bool:
+        """Queue results unless the writer is far behind (then use :meth:`submit`)."""
+        if len(self._updates) >= 8 * self._max_batch:
+            return False
+        self._updates.extend(updates)
+        self._deltas.extend(deltas)
+        self._callbacks.append(on_commit)
+        self._has_work.set()
+        return True
+
+    async def submit(
+        self, updates: Sequence[RefUpdate], deltas: Sequence[Delta], on_commit: Callable[[], None]
+    ) -> None:
+        """Queue results; waits when far behind, so pollers cannot outrun the disk."""
+        if len(self._updates) >= 8 * self._max_batch:
+            async with self._room:
+                await self._room.wait_for(lambda: len(self._updates) < 8 * self._max_batch)
+        self._updates.extend(updates)
+        self._deltas.extend(deltas)
+        self._callbacks.append(on_commit)
+        self._has_work.set()
+
+    async def run(self) -> None:
+        """Commit until cancelled; then commit whatever is left."""
+        try:
+            while True:
+                await self._has_work.wait()
+                if len(self._updates) < self._max_batch:
+                    await asyncio.sleep(self._max_delay)
+                await self.flush()
+        finally:
+            await asyncio.shield(self.flush())
+
+    async def flush(self) -> None:
+        if not self._callbacks:
+            self._has_work.clear()
+            return
+        updates, deltas, callbacks = self._updates, self._deltas, self._callbacks
+        self._updates, self._deltas, self._callbacks = [], [], []
+        self._has_work.clear()
+        rows = self._catalogue.rows(deltas)
+        while True:
+            try:
+                await asyncio.shield(self._store.apply(updates, rows))
+                break
+            except StoreError as exc:
+                # Disk full or locked: keep the results and try again; never drop them.
+                log.error("cannot commit poll results, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(self._retry_delay)
+        self._book.add(rows)
+        for callback in callbacks:
+            callback()
+        async with self._room:
+            self._room.notify_all()

@@ -1,0 +1,30 @@
+"""The store: tracked refs, their state and schedule, and the outcome counters, durable.
+
+Owns persistence and nothing else: it knows rows, not what they mean.
+:class:`Store` is the interface; :class:`SqliteStore` the embedded default.
+Imports only :mod:`sms_delivery_exporter.config` (its own settings).
+"""
+
+from __future__ import annotations
+
+from sms_delivery_exporter.config import StoreConfig
+from sms_delivery_exporter.store.interface import Store, StoreError
+from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
+from sms_delivery_exporter.store.sqlite import SqliteStore
+
+__all__ = [
+    "DueRef",
+    "InsertResult",
+    "NewRef",
+    "RefUpdate",
+    "SeriesRow",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+    "store_for",
+]
+
+
+def store_for(config: StoreConfig) -> Store:
+    """The store a config names (not opened yet)."""
+    return SqliteStore(config.path, synchronous=config.synchronous)

@@ -1,0 +1,70 @@
+"""The store interface: every tracked ref, its state and schedule, and the outcome counters.
+
+A store commits a ref's state change and the outcome series changes it
+caused in one transaction, so a crash loses both or neither, and never
+counts a final status twice. SQLite is the embedded default; a second
+backend implements this Protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
+
+
+class StoreError(Exception):
+    """The store cannot be opened, is not ours, or cannot commit."""
+
+
+class Store(Protocol):
+    """What the host needs of a store. Every method may raise :class:`StoreError`."""
+
+    @property
+    def is_open(self) -> bool:
+        """Opened and not closed since."""
+
+    async def open(self) -> None:
+        """Open (creating the schema if new), or :class:`StoreError` naming the problem."""
+
+    async def close(self) -> None:
+        """Close; safe to call twice."""
+
+    async def insert_refs(
+        self, refs: Sequence[NewRef], label_values: Iterable[tuple[str, str]] = ()
+    ) -> InsertResult:
+        """Insert refs and, for the new ones, their series rows, in one transaction.
+
+        ``label_values`` are new application label values to remember with them.
+        """
+
+    async def due_refs(
+        self, account: str, now: float, limit: int, after: tuple[float, int] | None = None
+    ) -> list[tuple[float, DueRef]]:
+        """Open refs of an account whose poll time has come, most overdue first.
+
+        ``after`` resumes past the (next_poll_at, id) of the last ref handed
+        out; each ref comes with its next_poll_at, the cursor of the next call.
+        """
+
+    async def apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
+        """Commit poll results and the series changes they caused, atomically."""
+
+    async def next_poll_at(self, account: str) -> float | None:
+        """When the account's earliest open ref is due."""
+
+    async def oldest_open_submitted_at(self, account: str) -> float | None:
+        """Submission time of the account's oldest ref that is still polled."""
+
+    async def series(self) -> list[SeriesRow]:
+        """Every outcome series' value, for the book to start from."""
+
+    async def label_values(self) -> list[tuple[str, str]]:
+        """Application label values seen so far, as (key, value)."""
+
+    async def prune(self, finished_before: float, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` refs finished before a time; how many went."""
+
+    async def count_refs(self, account: str | None = None, *, open_only: bool = False) -> int:
+        """For tests and summaries, not the hot path."""

@@ -1,0 +1,57 @@
+"""What goes in and out of a store: refs to insert, due refs, poll results, series changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+SeriesRow = tuple[str, str, float]
+"""(series name, labels as a JSON object with sorted keys, amount): one outcome series change."""
+
+
+@dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per ref
+class NewRef:
+    """A ref to start tracking, and the series changes its registration causes if it is new."""
+
+    account: str
+    ref_key: str
+    labels: str
+    submitted_at: float
+    tracked_at: float
+    next_poll_at: float
+    rows: Sequence[SeriesRow] = ()
+    """Committed with the ref, and only if it was not registered before."""
+
+
+@dataclass(slots=True)
+class InsertResult:
+    """Which refs were new (the others were duplicates) and the series rows committed."""
+
+    new: list[bool] = field(default_factory=list)
+    rows: list[SeriesRow] = field(default_factory=list)
+
+
+@dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per poll
+class DueRef:
+    """A ref whose poll time has come, as the tracker needs it."""
+
+    id: int
+    ref_key: str
+    labels: str
+    submitted_at: float
+    polls: int
+    last_poll_at: float | None
+    state: str
+
+
+@dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per poll
+class RefUpdate:
+    """A ref after a poll: its state and its schedule (``next_poll_at`` None: finished)."""
+
+    id: int
+    state: str
+    polls: int
+    last_poll_at: float | None
+    next_poll_at: float | None
+    finished_at: float | None
+    state_changed: bool = True

@@ -1,0 +1,311 @@
+"""The SQLite store: the embedded default, one file in WAL mode.
+
+The ``refs`` table is also the schedule: ``next_poll_at`` is NULL once a ref
+is finished, and a partial index over the open refs serves "which refs are
+due" without a scan. Outcome counters are saved as deltas in the same
+transaction as the state that produced them, so a crash loses both or neither.
+
+One connection, used from one dedicated thread: SQLite work never blocks the
+event loop and writes never contend. The public methods are the async
+:class:`~sms_delivery_exporter.store.interface.Store` interface; the
+``_``-prefixed ones run on that thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from sms_delivery_exporter.store.interface import StoreError
+from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS refs (
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL,
+    ref_key TEXT NOT NULL,
+    labels TEXT NOT NULL DEFAULT '',
+    submitted_at REAL NOT NULL,
+    tracked_at REAL NOT NULL,
+    next_poll_at REAL,
+    polls INTEGER NOT NULL DEFAULT 0,
+    last_poll_at REAL,
+    finished_at REAL,
+    state TEXT NOT NULL DEFAULT '',
+    UNIQUE (account, ref_key)
+);
+CREATE INDEX IF NOT EXISTS refs_due ON refs (account, next_poll_at)
+    WHERE next_poll_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS refs_open_age ON refs (account, submitted_at)
+    WHERE finished_at IS NULL;
+CREATE INDEX IF NOT EXISTS refs_finished ON refs (finished_at)
+    WHERE finished_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS series (
+    name TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (name, labels)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS label_values (
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (key, value)
+) WITHOUT ROWID;
+"""
+
+
+class SqliteStore:
+    """The exporter's embedded database."""
+
+    def __init__(self, path: Path, *, synchronous: str = "full") -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._synchronous = synchronous.upper()
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        """Run blocking work on the store's thread; SQLite errors become :class:`StoreError`."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the store {self.path} failed: {exc}") from exc
+
+    @property
+    def is_open(self) -> bool:
+        return self._db is not None
+
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    async def close(self) -> None:
+        """Close the connection and stop the store's thread."""
+        if self._db is not None:
+            await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    async def insert_refs(
+        self, refs: Sequence[NewRef], label_values: Iterable[tuple[str, str]] = ()
+    ) -> InsertResult:
+        return await self._run(partial(self._insert_refs, refs, list(label_values)))
+
+    async def due_refs(
+        self, account: str, now: float, limit: int, after: tuple[float, int] | None = None
+    ) -> list[tuple[float, DueRef]]:
+        return await self._run(partial(self._due_refs, account, now, limit, after))
+
+    async def apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
+        await self._run(partial(self._apply, updates, rows))
+
+    async def next_poll_at(self, account: str) -> float | None:
+        return await self._run(partial(self._min, _NEXT_POLL, account))
+
+    async def oldest_open_submitted_at(self, account: str) -> float | None:
+        return await self._run(partial(self._min, _OLDEST_OPEN, account))
+
+    async def series(self) -> list[SeriesRow]:
+        return await self._run(self._series)
+
+    async def label_values(self) -> list[tuple[str, str]]:
+        return await self._run(self._label_values)
+
+    async def prune(self, finished_before: float, limit: int = 10_000) -> int:
+        return await self._run(partial(self._prune, finished_before, limit))
+
+    async def count_refs(self, account: str | None = None, *, open_only: bool = False) -> int:
+        return await self._run(partial(self._count_refs, account, open_only))
+
+    # Everything below runs on the store's thread.
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError("the store is not open")
+        return self._db
+
+    def _open(self) -> None:
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            db.execute("PRAGMA temp_store=MEMORY")
+            db.execute("PRAGMA cache_size=-65536")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise StoreError(
+                    f"{self.path} has schema version {version};"
+                    f" this exporter knows {SCHEMA_VERSION}"
+                )
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        self._db = db
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.execute("PRAGMA optimize")
+            self._db.close()
+            self._db = None
+
+    def _insert_refs(
+        self, refs: Sequence[NewRef], label_values: list[tuple[str, str]]
+    ) -> InsertResult:
+        db = self._conn
+        result = InsertResult()
+        with _transaction(db):
+            db.executemany("INSERT OR IGNORE INTO label_values VALUES (?, ?)", label_values)
+            for ref in refs:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO refs (account, ref_key, labels, submitted_at,"
+                    " tracked_at, next_poll_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        ref.account,
+                        ref.ref_key,
+                        ref.labels,
+                        ref.submitted_at,
+                        ref.tracked_at,
+                        ref.next_poll_at,
+                    ),
+                )
+                new = cursor.rowcount == 1
+                result.new.append(new)
+                if new:
+                    result.rows.extend(ref.rows)
+            _add_series(db, result.rows)
+        return result
+
+    def _due_refs(
+        self, account: str, now: float, limit: int, after: tuple[float, int] | None
+    ) -> list[tuple[float, DueRef]]:
+        start = after if after is not None else (float("-inf"), 0)
+        # One JSON text for all rows: SQLite works in one step, and the GIL is
+        # not handed back and forth with the event loop for every row.
+        (text,) = self._conn.execute(
+            "SELECT json_group_array(json_array(next_poll_at, id, ref_key, labels, submitted_at,"
+            " polls, last_poll_at, state)) FROM (SELECT * FROM refs WHERE account = ?"
+            " AND next_poll_at IS NOT NULL AND next_poll_at <= ? AND (next_poll_at, id) > (?, ?)"
+            " ORDER BY next_poll_at, id LIMIT ?)",
+            (account, now, start[0], start[1], limit),
+        ).fetchone()
+        return [(row[0], DueRef(*row[1:])) for row in json.loads(text)]
+
+    def _apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
+        """Most polls only move a ref's schedule: those rows are written without
+        their state or finished_at, so SQLite leaves the other indexes alone.
+        Poll commits skip the fsync (a crash of the machine can only make
+        those polls happen again); intake commits keep the configured setting.
+        """
+        db = self._conn
+        finished, changed, moved = [], [], []
+        for u in updates:
+            if u.next_poll_at is None:
+                finished.append((u.state, u.polls, u.last_poll_at, u.finished_at, u.id))
+            elif u.state_changed:
+                changed.append((u.state, u.polls, u.last_poll_at, u.next_poll_at, u.id))
+            else:
+                moved.append((u.polls, u.last_poll_at, u.next_poll_at, u.id))
+        with _transaction(db, synchronous="NORMAL"):
+            # Each kind of update is one statement over a JSON array of rows: one
+            # step for SQLite, instead of a step (and a GIL hand-off) per row.
+            if finished:
+                db.execute(
+                    "UPDATE refs SET state = u.value ->> 0, polls = u.value ->> 1,"
+                    " last_poll_at = u.value ->> 2, next_poll_at = NULL,"
+                    " finished_at = u.value ->> 3 FROM json_each(?) AS u"
+                    " WHERE refs.id = u.value ->> 4",
+                    (json.dumps(finished),),
+                )
+            if changed:
+                db.execute(
+                    "UPDATE refs SET state = u.value ->> 0, polls = u.value ->> 1,"
+                    " last_poll_at = u.value ->> 2, next_poll_at = u.value ->> 3"
+                    " FROM json_each(?) AS u WHERE refs.id = u.value ->> 4",
+                    (json.dumps(changed),),
+                )
+            if moved:
+                db.execute(
+                    "UPDATE refs SET polls = u.value ->> 0, last_poll_at = u.value ->> 1,"
+                    " next_poll_at = u.value ->> 2 FROM json_each(?) AS u"
+                    " WHERE refs.id = u.value ->> 3",
+                    (json.dumps(moved),),
+                )
+            _add_series(db, rows)
+
+    def _min(self, query: str, account: str) -> float | None:
+        """An indexed MIN over one account's refs."""
+        (value,) = self._conn.execute(query, (account,)).fetchone()
+        return None if value is None else float(value)
+
+    def _series(self) -> list[SeriesRow]:
+        return [
+            (name, labels, value)
+            for name, labels, value in self._conn.execute("SELECT * FROM series")
+        ]
+
+    def _label_values(self) -> list[tuple[str, str]]:
+        return [
+            (key, value) for key, value in self._conn.execute("SELECT key, value FROM label_values")
+        ]
+
+    def _prune(self, finished_before: float, limit: int) -> int:
+        db = self._conn
+        with _transaction(db):
+            cursor = db.execute(
+                "DELETE FROM refs WHERE id IN (SELECT id FROM refs WHERE finished_at IS NOT NULL"
+                " AND finished_at < ? LIMIT ?)",
+                (finished_before, limit),
+            )
+        return cursor.rowcount
+
+    def _count_refs(self, account: str | None, open_only: bool) -> int:
+        query = "SELECT COUNT(*) FROM refs WHERE 1=1"
+        args: list[object] = []
+        if account is not None:
+            query += " AND account = ?"
+            args.append(account)
+        if open_only:
+            query += " AND next_poll_at IS NOT NULL"
+        return int(self._conn.execute(query, args).fetchone()[0])
+
+
+_NEXT_POLL = "SELECT MIN(next_poll_at) FROM refs WHERE account = ? AND next_poll_at IS NOT NULL"
+_OLDEST_OPEN = "SELECT MIN(submitted_at) FROM refs WHERE account = ? AND finished_at IS NULL"
+
+
+class _transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on error; optionally with its own fsync policy."""
+
+    def __init__(self, db: sqlite3.Connection, synchronous: str | None = None) -> None:
+        self.db = db
+        self.synchronous = synchronous
+        self.previous: int | None = None
+
+    def __enter__(self) -> None:
+        if self.synchronous is not None:
+            self.previous = self.db.execute("PRAGMA synchronous").fetchone()[0]
+            self.db.execute(f"PRAGMA synchronous={self.synchronous}")
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        try:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        finally:
+            if self.previous is not None:
+                self.db.execute(f"PRAGMA synchronous={self.previous}")
+
+
+def _add_series(db: sqlite3.Connection, deltas: Iterable[SeriesRow]) -> None:
+    db.executemany(
+        "INSERT INTO series (name, labels, value) VALUES (?, ?, ?)"
+        " ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value",
+        deltas,
+    )

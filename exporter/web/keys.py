@@ -1,0 +1,34 @@
+"""What handlers reach of the running exporter: typed app keys, filled by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from sms_delivery_exporter.config import Config
+from sms_delivery_exporter.intake.registrar import Intake
+from sms_delivery_exporter.metrics import Exposition
+from sms_delivery_exporter.store import Store
+
+
+@dataclass
+class Readiness:
+    """Ready: the store is open and every account's poller has started."""
+
+    store: Store
+    polling: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.polling and self.store.is_open
+
+
+CONFIG = web.AppKey("config", Config)
+INTAKE = web.AppKey("intake", Intake)
+EXPOSITION = web.AppKey("exposition", Exposition)
+READINESS = web.AppKey("readiness", Readiness)
+REFRESH = web.AppKey[Callable[[], Awaitable[None]]]("refresh")
+"""Reads the scrape-time gauges from the store, just before /metrics renders."""
