@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
 
-.PHONY: demo test lint typecheck pytest debian-tools dashboards bench clean
+.PHONY: demo test lint typecheck pytest debian-tools dashboards bench mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,9 +53,15 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH)
 
+# Mutation testing of the scheduler, tracker, governor, writer and intake (about an
+# hour; not part of `make test`). Scores and the last run's figures: tests/README.md.
+mutation: $(STAMP)
+	$(BIN)/pip install --quiet 'mutmut==2.5.1'
+	$(BIN)/python -m tests.mutation
+
 # Rebuild grafana/dashboards/*.json after editing grafana/build_dashboards.py.
 dashboards: $(STAMP)
 	$(BIN)/python grafana/build_dashboards.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .typecheck
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .typecheck .mutmut-cache

@@ -150,8 +150,13 @@ class TestReasons:
         assert reason_for(message_text, status, code) == reason
 
     def test_reasons_are_documented_and_bounded(self) -> None:
+        """Every reason has a description, and every text the simulator serves for a reason
+        (as downstream providers word it) is read back as that reason."""
         assert set(REASON_TEXTS) == {*REASONS, "other"}
-        assert all(description for description in REASONS.values())
+        assert all(len(description) > 10 for description in REASONS.values())
+        for reason, texts in REASON_TEXTS.items():
+            for text in texts:
+                assert reason_for(text, None, None) == reason, text
 
     def test_delivered_message_carries_no_reason(self) -> None:
         body = message(provider={"status": "delivered", "code": "0", "message": "blocked"})

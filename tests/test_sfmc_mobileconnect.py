@@ -294,13 +294,20 @@ class TestAgainstSimulator:
         assert token_id not in str(raised.value)
         assert message_id not in str(raised.value)
 
-    async def test_unexpected_error_is_transient(self, serve: Serve, build_provider: Build) -> None:
-        simulator, provider = await setup(serve, build_provider)
+    async def test_unexpected_error_is_transient(
+        self, serve: Serve, build_provider: Build, clock: FakeClock
+    ) -> None:
+        scenario = Scenario(delivered=1, undelivered=0, rejected=0)
+        simulator, provider = await setup(serve, build_provider, scenario=scenario, clock=clock)
         simulator.unexpected_errors = 1
-        send = simulator.send(1)
+        send = simulator.send(2)
+        clock.now = max(m.delivered_at or 0 for m in send.recipients) + 1
         with pytest.raises(TransientError, match="unexpected error"):
             await provider.fetch_one(ref_of(send))
-        assert (await provider.fetch_one(ref_of(send))).observations is not None
+        # The same ref asked again is answered in full: the 400 did not drop it.
+        report = await provider.fetch_one(ref_of(send))
+        assert [o.status for o in report.observations] == [Status.DELIVERED, Status.DELIVERED]
+        assert report.complete
 
     async def test_unknown_token_not_found(self, serve: Serve, build_provider: Build) -> None:
         _, provider = await setup(serve, build_provider)
@@ -322,15 +329,26 @@ class TestAgainstSimulator:
         assert raised.value.blocked is blocked
 
     async def test_legacy_host_token_in_query_never_logged(
-        self, serve: Serve, build_provider: Build, caplog: pytest.LogCaptureFixture
+        self,
+        serve: Serve,
+        build_provider: Build,
+        caplog: pytest.LogCaptureFixture,
+        clock: FakeClock,
     ) -> None:
-        simulator, provider = await setup(serve, build_provider, legacy=True)
+        scenario = Scenario(delivered=1, undelivered=0, rejected=0)
+        simulator, provider = await setup(
+            serve, build_provider, legacy=True, scenario=scenario, clock=clock
+        )
         send = simulator.send(2)
+        clock.now = max(m.delivered_at or 0 for m in send.recipients) + 1
         with caplog.at_level(logging.DEBUG):
             report = await provider.fetch_one(ref_of(send))
             simulator.auth.expire_all()
-            await provider.fetch_one(ref_of(send))
-        assert len(report.observations) <= 2
+            again = await provider.fetch_one(ref_of(send))
+        # Both recipients, delivered, read through the legacy host, before and after the 401.
+        assert [o.status for o in report.observations] == [Status.DELIVERED, Status.DELIVERED]
+        assert [o.key for o in again.observations] == [o.key for o in report.observations]
+        assert len({o.key for o in report.observations}) == 2
         assert simulator.auth.legacy_token_calls == 2 and simulator.auth.token_calls == 0
         logged = "\n".join(
             f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.name != "aiohttp.access"

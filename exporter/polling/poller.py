@@ -156,7 +156,7 @@ class AccountPoller:
                         outcomes = await self.provider.fetch(refs)
                 except Exception as exc:  # classified by _results, never fatal
                     failure = exc
-            results = self._results(readable, unreadable, outcomes, failure)
+            results = self.conclude(readable, unreadable, outcomes, failure)
             if results is None:
                 self._release(batch)
                 continue
@@ -165,14 +165,18 @@ class AccountPoller:
             if not self._writer.offer(updates, deltas, partial(self._release, batch)):
                 await self._writer.submit(updates, deltas, partial(self._release, batch))
 
-    def _results(
+    def conclude(
         self,
         readable: list[DueRef],
         unreadable: list[DueRef],
         outcomes: list[RefOutcome],
         failure: Exception | None,
     ) -> list[PollResult] | None:
-        """Results for every ref of the batch, or None to leave them untouched."""
+        """What one call means: results for every ref of the batch, or None to leave them untouched.
+
+        ``outcomes`` are the provider's answers for ``readable`` (in order), or ``failure``
+        what it raised; ``unreadable`` refs are ones the plugin can no longer parse.
+        """
         now = self._clock()
         invalid = RefInvalid("stored ref no longer valid")
         results = [self.tracker.gone(row, invalid, now) for row in unreadable]
@@ -198,8 +202,10 @@ class AccountPoller:
     def _apply(self, row: DueRef, outcome: RefOutcome, now: float) -> PollResult:
         if isinstance(outcome, RefReport):
             return self.tracker.report(row, outcome, now)
-        self.governor.gave_up(outcome)
-        return self.tracker.gone(row, outcome, now)
+        result = self.tracker.gone(row, outcome, now)
+        if result[0].next_poll_at is None:  # a 404 in the grace period is asked again
+            self.governor.gave_up(outcome)
+        return result
 
     def _parse(self, batch: list[DueRef]) -> tuple[list[RefModel], list[DueRef], list[DueRef]]:
         """Refs as the provider's model; rows a changed plugin can no longer read are set apart."""
