@@ -301,8 +301,8 @@ def crd_schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         schema = strict_crd_schema(
             getattr(models, kind).model_json_schema(by_alias=True, mode="validation")
         )
-        schema["required"] = sorted({*schema.get("required", ()), "apiVersion", "kind"})
-        schema["required"] = sorted({*schema["required"], "metadata", "spec"})
+        required = {*schema.get("required", ()), "apiVersion", "kind", "metadata", "spec"}
+        schema["required"] = sorted(required)
         schema["$defs"]["ObjectMeta"]["required"] = ["name"]
         schemas[kind] = folder / f"{kind}.json"
         schemas[kind].write_text(json.dumps(schema))
@@ -369,8 +369,15 @@ def test_core_objects_match_the_kubernetes_schemas(version: str) -> None:
         except kubernetes_validate.SchemaNotFoundError as exc:
             pytest.fail(f"{origin}: {exc.message}")
         checked.append(manifest.kind)
-    expected = {"Service", "ConfigMap", "Deployment", "PodDisruptionBudget", "StatefulSet"}
-    assert {*expected, "Secret"} == set(checked)
+    expected = {
+        "Service",
+        "ConfigMap",
+        "Deployment",
+        "PodDisruptionBudget",
+        "StatefulSet",
+        "Secret",
+    }
+    assert set(checked) == expected
 
 
 def test_kubernetes_validation_rejects_a_broken_manifest() -> None:
@@ -700,8 +707,6 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
     instructions: list[tuple[str, str]] = []
     logical = ""
     for line in text.splitlines():
-        if line.lstrip().startswith("#") and not logical:
-            continue
         if line.lstrip().startswith("#"):
             continue
         if line.rstrip().endswith("\\"):
@@ -776,6 +781,13 @@ def test_the_base_image_is_pinned_by_digest() -> None:
     assert unpinned_bases(text) == []
     assert unpinned_bases("FROM python:3.11-slim\n") == ["python:3.11-slim"]
     assert unpinned_bases("FROM python@sha256:" + "0" * 64 + "\n") != []
+
+
+def test_the_readme_names_the_base_image_and_the_oldest_kubernetes() -> None:
+    readme = (ROOT / "README.md").read_text()
+    base = stages((ROOT / "Dockerfile").read_text())[0][0][1].split("@")[0]
+    assert f"`{base}`" in readme
+    assert f"Kubernetes {KUBERNETES_VERSIONS[0]} or later" in readme
 
 
 def test_the_image_runs_as_a_numeric_non_root_user() -> None:
