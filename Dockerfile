@@ -1,6 +1,6 @@
-# syntax=docker/dockerfile:1
-# The exporter image. `docker compose up` runs it in demo mode (built-in
-# simulators); for real use, mount a config and run without `demo`:
+# The exporter image (built with BuildKit, Docker's default builder since Engine 23).
+# `docker compose up` runs it in demo mode (built-in simulators); for real use,
+# mount a config and run without `demo`:
 #   docker run --read-only -v $PWD/config.yaml:/etc/sms-delivery-exporter/config.yaml:ro \
 #     -v sms-state:/var/lib/sms-delivery-exporter -e SMS_EXPORTER_INTAKE_TOKEN -p 19466:19466 \
 #     sms-delivery-exporter \

@@ -320,7 +320,7 @@ def validate_custom_resource(path: Path, schemas: dict[str, Path]) -> str:
 
 
 def every_kubernetes_file() -> set[Path]:
-    return {path.resolve() for path in KUBERNETES.rglob("*.yaml")}
+    return {path.resolve() for path in KUBERNETES.rglob("*") if path.is_file()}
 
 
 def test_every_file_is_named_by_a_kustomization_or_is_an_example() -> None:
