@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
 
-.PHONY: demo test lint typecheck pytest debian-tools dashboards bench mutation clean
+.PHONY: demo test lint typecheck pytest debian-tools dashboards bench mutation clean deploy-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ pytest: $(STAMP) debian-tools
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The Dockerfile, the compose files and the Kubernetes manifests alone, validated
+# offline (no Docker engine or cluster needed; tests/test_deploy.py).
+deploy-check: $(STAMP) debian-tools
+	$(BIN)/pytest -q tests/test_deploy.py
 
 # Performance figures (minutes; see bench/README.md). BENCH=throughput,scale,... picks some.
 bench: $(STAMP)
