@@ -29,11 +29,13 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from sms_delivery_exporter.cli import build_parser, exposure_problem
+from sms_delivery_exporter.cli.flags import build_parser
+from sms_delivery_exporter.cli.serve import exposure_problem
 from sms_delivery_exporter.config import parse_config
-from sms_delivery_exporter.listen import parse_listen_address
-from sms_delivery_exporter.plugin_manager import collect_providers, make_plugin_manager
-from tests.helpers import free_port, wait_for
+from sms_delivery_exporter.plugin_host import collect_providers, make_plugin_manager
+from sms_delivery_exporter.testing import free_port
+from sms_delivery_exporter.web.listen import parse_listen_address
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES = ROOT / "deploy" / "kubernetes"
