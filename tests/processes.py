@@ -18,13 +18,21 @@ from tests.helpers import Samples, scrape, wait_for
 class ExporterProcess:
     """``python -m sms_delivery_exporter`` with a config file, on a free loopback port."""
 
-    def __init__(self, config_text: str, workdir: Path, *, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        config_text: str,
+        workdir: Path,
+        *,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.config_path = workdir / "config.yaml"
         self.config_path.write_text(config_text)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = args
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.runs = 0
 
@@ -46,7 +54,7 @@ class ExporterProcess:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
 
     async def ready(self, session: aiohttp.ClientSession, timeout: float = 30) -> None:
