@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from sms_delivery_exporter import __version__
 from sms_delivery_exporter.config import Config
@@ -30,6 +30,9 @@ from sms_delivery_exporter.metrics import (
     CountersCollector,
     Exposition,
     HealthCollector,
+    SelfCollector,
+    SelfStats,
+    build_info,
 )
 from sms_delivery_exporter.outcomes import Catalogue, OutcomeBook, OutcomeRenderer
 from sms_delivery_exporter.polling import AccountPoller, Writer, build_poller, prune_forever
@@ -55,6 +58,7 @@ class Parts:
     readiness: Readiness
     clock: Clock
     healths: dict[str, AccountHealth]
+    stats: SelfStats
     pollers: dict[str, AccountPoller] = field(default_factory=dict)
 
 
@@ -77,23 +81,30 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
         clock=clock,
     )
     healths = {
-        name: AccountHealth(account.provider.name, name)
+        name: AccountHealth(
+            account.provider.name, name, delivery_objective=account.settings.delivery_objective
+        )
         for name, account in config.accounts.items()
     }
+    stats = SelfStats()
     registry = CollectorRegistry()
     registry.register(HealthCollector(healths, clock))
     registry.register(CountersCollector(counts))
-    registry.register(BuildInfoCollector(__version__))
+    registry.register(BuildInfoCollector(build_info(__version__)))
+    registry.register(SelfCollector(stats))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
     parts = Parts(
         config=config,
         store=store,
         book=book,
         writer=Writer(store, book),
         intake=intake,
-        exposition=Exposition(registry, OutcomeRenderer(book)),
+        exposition=Exposition(registry, OutcomeRenderer(book), stats),
         readiness=Readiness(store),
         clock=clock,
         healths=healths,
+        stats=stats,
         pollers=pollers,
     )
     app = web.Application(client_max_size=client_max_size(config))
@@ -116,6 +127,9 @@ def _wake(pollers: dict[str, AccountPoller], account: str) -> None:
 
 async def _refresh(parts: Parts) -> None:
     """Scrape-time gauges from the store, while it is open."""
+    if not parts.store.is_open:
+        return
+    parts.stats.store_bytes = await parts.store.size_bytes()
     for poller in list(parts.pollers.values()):
         if not parts.store.is_open:
             return

@@ -155,7 +155,6 @@ CASES = [
         Throttled("x", retry_after=7),
         UNTOUCHED,
         pause=7,
-        up=None,
         errors=(ErrorKind.THROTTLED,),
     ),
     Case(
@@ -163,7 +162,6 @@ CASES = [
         Throttled("x"),
         UNTOUCHED,
         pause=THROTTLE_BACKOFF[0],
-        up=None,
         errors=(ErrorKind.THROTTLED,),
     ),
     Case(
@@ -171,7 +169,6 @@ CASES = [
         Throttled("x", retry_after=5, blocked=True),
         UNTOUCHED,
         pause=BLOCKED_PAUSE,
-        up=None,
         errors=(ErrorKind.BLOCKED,),
     ),
     Case(
@@ -200,7 +197,7 @@ CASES = [
     Case(
         "unreadable answer", BadResponse("x"), RESCHEDULED, up=0, errors=(ErrorKind.BAD_RESPONSE,)
     ),
-    Case("402", PaymentRequired("x"), RESCHEDULED, up=0, errors=(ErrorKind.PAYMENT_REQUIRED,)),
+    Case("402", PaymentRequired("x"), RESCHEDULED, errors=(ErrorKind.PAYMENT_REQUIRED,)),
     Case("plugin bug", RuntimeError("bug"), RESCHEDULED, up=0, errors=(ErrorKind.PLUGIN_ERROR,)),
 ]
 
@@ -215,7 +212,8 @@ def test_outcome_classified(account: Account, case: Case) -> None:
     now = account.clock.now
     assert account.poller.governor.paused_for() == pytest.approx(case.pause)
     assert account.health.up == case.up
-    assert account.health.last_success == (now if case.up == 1 else None)
+    answered = isinstance(case.outcome, RefReport | RefNotFound | RefInvalid)
+    assert account.health.last_success == (now if answered else None)
     assert {k for k, n in account.health.errors.items() if n} == set(case.errors)
     assert all(account.health.errors[kind] == 1 for kind in case.errors)
     if case.refs == UNTOUCHED:

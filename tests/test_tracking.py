@@ -15,6 +15,7 @@ from sms_delivery_exporter.api import (
     Status,
 )
 from sms_delivery_exporter.outcomes.catalogue import (
+    AWAITING_READ,
     CONTRADICTIONS,
     DROPPED,
     FAILURES,
@@ -22,6 +23,7 @@ from sms_delivery_exporter.outcomes.catalogue import (
     IN_FLIGHT,
     LATENCY_BUCKET,
     LATENCY_SUM,
+    LATENCY_UNCERTAIN,
     READ,
     SEGMENTS,
     Delta,
@@ -142,14 +144,55 @@ class TestLatency:
 
     def test_midpoint_of_polls(self) -> None:
         ref, track = Ref(), tracker()
-        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 10))
-        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 20))
-        assert ref.total(LATENCY_SUM) == 15
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 1))  # first poll, on time
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 3))  # 2 s later, as planned
+        assert ref.total(LATENCY_SUM) == 2
+        assert ref.total(LATENCY_UNCERTAIN) == 0
 
     def test_first_poll_bounded_by_submission(self) -> None:
         ref, track = Ref(), tracker()
-        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 8))
-        assert ref.total(LATENCY_SUM) == 4
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 1))
+        assert ref.total(LATENCY_SUM) == 0.5
+
+
+class TestHonestLatency:
+    """A delivery seen after a gap far longer than the schedule planned is not a latency."""
+
+    def test_late_first_poll(self) -> None:
+        ref, track = Ref(), tracker()
+        # Planned 1 s after submission; 3 s is still on time (2 x planned + 1 s), 3.5 s is not.
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 3.5))
+        assert ref.total(LATENCY_BUCKET) == 0 and ref.total(LATENCY_SUM) == 0
+        assert ref.total(LATENCY_UNCERTAIN, "sms", "late_first_poll") == 1
+        assert ref.total(FINAL, "delivered") == 1  # still counted as delivered
+
+    def test_on_time_at_the_bound(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 3))
+        assert ref.total(LATENCY_BUCKET) == 1 and ref.total(LATENCY_UNCERTAIN) == 0
+
+    def test_gap_after_an_outage(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 1))
+        for failed_at in (T0 + 3, T0 + 5, T0 + 9):  # the API is down: no answers
+            ref.apply(track.failed(ref.row, failed_at))
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 20))
+        assert ref.total(LATENCY_BUCKET) == 0
+        assert ref.total(LATENCY_UNCERTAIN, "sms", "poll_gap") == 1
+
+    def test_one_missed_poll_is_still_on_time(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 1))
+        ref.apply(track.failed(ref.row, T0 + 3))
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 5))
+        # Between the answer at 1 s and the one at 5 s: 3 s.
+        assert ref.total(LATENCY_SUM) == 3 and ref.total(LATENCY_UNCERTAIN) == 0
+
+    def test_provider_clocks_are_never_uncertain(self) -> None:
+        ref, track = Ref(), tracker()
+        late = seen(Status.DELIVERED, accepted_at=T0, changed_at=T0 + 4)
+        ref.apply(track.report(ref.row, late, T0 + 3600))
+        assert ref.total(LATENCY_SUM) == 4 and ref.total(LATENCY_UNCERTAIN) == 0
 
     def test_read_seen_first_records_no_latency(self) -> None:
         ref, track = Ref(), tracker()
@@ -165,6 +208,7 @@ class TestLatency:
         assert ref.total(FINAL, "delivered") == 1
         assert ref.total(READ, "rcs") == 1
         assert ref.total(LATENCY_BUCKET) == 0
+        assert ref.total(LATENCY_UNCERTAIN, "rcs", "read_first") == 1
 
 
 class TestReadReceipts:
@@ -172,21 +216,35 @@ class TestReadReceipts:
 
     def test_polled_until_read(self) -> None:
         ref, track = Ref(), tracker()
-        update = ref.apply(track.report(ref.row, seen(Status.DELIVERED, channel="rcs"), T0 + 5))
+        update = ref.apply(track.report(ref.row, seen(Status.DELIVERED, channel="rcs"), T0 + 1))
+        # Still polled, but no longer in flight: a read-receipt wait, served after open messages.
         assert update.next_poll_at is not None
+        assert (update.in_flight, update.priority) == (False, 1)
+        assert ref.total(AWAITING_READ, "rcs") == 1
+        assert ref.total(IN_FLIGHT) == 0
         update = ref.apply(
             track.report(ref.row, seen(Status.DELIVERED, channel="rcs", read=True), T0 + 9)
         )
         assert update.next_poll_at is None
         assert ref.total(READ, "rcs") == 1
         assert ref.total(LATENCY_BUCKET) == 1
+        assert ref.total(AWAITING_READ, "rcs") == 0
 
     def test_gives_up_after_window(self) -> None:
         ref, track = Ref(), tracker()
         ref.apply(track.report(ref.row, seen(Status.DELIVERED, channel="rcs"), T0 + 5))
+        assert ref.total(AWAITING_READ, "rcs") == 1
         update = ref.apply(track.report(ref.row, seen(Status.DELIVERED, channel="rcs"), T0 + 700))
         assert update.next_poll_at is None
         assert ref.total(FINAL, "expired") == 0
+        assert ref.total(AWAITING_READ, "rcs") == 0
+
+    def test_dropped_while_waiting_ends_the_wait(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED, channel="rcs"), T0 + 1))
+        ref.apply(track.gone(ref.row, RefNotFound("gone"), T0 + 120))
+        assert ref.total(AWAITING_READ, "rcs") == 0
+        assert ref.total(DROPPED) == 1
 
     def test_sms_is_not_polled_for_reads(self) -> None:
         ref, track = Ref(), tracker()
@@ -199,14 +257,17 @@ class TestSchedule:
 
     def test_intervals_grow_to_the_cap(self) -> None:
         ref, track = Ref(), tracker()
-        now, gaps = T0, []
+        now, gaps, priorities = T0, [], []
         for _ in range(8):
             now += 1
             update = ref.apply(track.report(ref.row, seen(Status.SENT), now))
-            assert update.next_poll_at is not None
+            assert update.next_poll_at is not None and update.in_flight
             gaps.append(update.next_poll_at - now)
+            priorities.append(update.priority)
             now = update.next_poll_at
         assert gaps == [2, 4, 8, 16, 32, 60, 60, 60]
+        # At the longest interval a message is the long tail: polled after fresher ones.
+        assert priorities == [0, 0, 0, 0, 0, 1, 1, 1]
 
     def test_expiry_at_window_end(self) -> None:
         ref, track = Ref(), tracker()
@@ -244,11 +305,11 @@ class TestGone:
 
     def test_transient_failure_keeps_last_poll_for_latency(self) -> None:
         ref, track = Ref(), tracker()
-        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 10))
-        update = ref.apply(track.failed(ref.row, T0 + 12))
-        assert update.last_poll_at == T0 + 10 and update.polls == 1
-        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 20))
-        assert ref.total(LATENCY_SUM) == 15
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 1))
+        update = ref.apply(track.failed(ref.row, T0 + 3))
+        assert update.last_poll_at == T0 + 1 and update.polls == 1
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 5))
+        assert ref.total(LATENCY_SUM) == 3
 
 
 class TestProviderFinalStatuses:

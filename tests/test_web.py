@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import platform
 import shutil
 import subprocess
 import sys
@@ -83,7 +84,14 @@ class TestEndpoints:
             "team": "",
         }
         assert samples[("sms_messages_final_total", frozenset(labels.items()))] == 0
-        assert ("sms_exporter_build_info", frozenset({("version", "0.1.0")})) in samples
+        [build] = [labels for name, labels in samples if name == "sms_exporter_build_info"]
+        info = dict(build)
+        assert info["version"] == "0.1.0"
+        assert info["python_version"] == platform.python_version()
+        # Run from this checkout: the revision is its HEAD.
+        assert len(info["revision"]) == 12 and info["revision"] != "unknown"
+        for name in ("process_resident_memory_bytes", "python_info"):
+            assert any(sample == name for sample, _ in samples), name
         open_metrics = await client.get(
             "/metrics", headers={"Accept": "application/openmetrics-text"}
         )

@@ -48,7 +48,8 @@ the store, counting each message once, metrics. A provider only turns API
 answers into :class:`Observation` s and typed errors.
 
 Compatibility: :data:`API_VERSION` is ``major.minor``. A minor version adds
-names; a major version changes or removes them. Depend on the distribution
+names (1.1: :class:`CallGate`, :class:`Probe` and ``Provider.probe``); a major
+version changes or removes them. Depend on the distribution
 ``sms-delivery-exporter`` with a range that keeps the major version you built
 against. Simulators for tests and the demo use :mod:`sms_delivery_exporter.testing`,
 which production provider code never imports.
@@ -82,7 +83,13 @@ from sms_delivery_exporter.api.fields import (
     parse_iso8601,
 )
 from sms_delivery_exporter.api.hooks import PROJECT_NAME, hookimpl
-from sms_delivery_exporter.api.http import CallObserver, HttpResponse, Pacer, ProviderHttp
+from sms_delivery_exporter.api.http import (
+    CallGate,
+    CallObserver,
+    HttpResponse,
+    Pacer,
+    ProviderHttp,
+)
 from sms_delivery_exporter.api.provider import AnyProvider, Provider, ProviderClass
 from sms_delivery_exporter.api.push import (
     PushBatch,
@@ -94,7 +101,7 @@ from sms_delivery_exporter.api.push import (
     PushRequest,
     PushSettings,
 )
-from sms_delivery_exporter.api.reports import Observation, RefOutcome, RefReport
+from sms_delivery_exporter.api.reports import Observation, Probe, RefOutcome, RefReport
 from sms_delivery_exporter.api.settings import ProviderSettings, RefModel, ScheduleSettings
 from sms_delivery_exporter.api.statuses import (
     FAILURE_STATUSES,
@@ -104,7 +111,7 @@ from sms_delivery_exporter.api.statuses import (
     Status,
 )
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 """``major.minor`` of this API (see the module docstring)."""
 
 __all__ = [
@@ -117,6 +124,7 @@ __all__ = [
     "AnyProvider",
     "AuthFailed",
     "BadResponse",
+    "CallGate",
     "CallObserver",
     "DiscoveredMessage",
     "Discoverer",
@@ -129,6 +137,7 @@ __all__ = [
     "Observation",
     "Pacer",
     "PaymentRequired",
+    "Probe",
     "Provider",
     "ProviderClass",
     "ProviderError",

@@ -23,6 +23,30 @@ CallObserver = Callable[[str, float], None]
 """Called once per request with (code, seconds): the HTTP status or an error kind."""
 
 
+class CallGate(Protocol):
+    """The host's say on when a call may go on the wire: pauses, and one probe after each."""
+
+    def open(self) -> bool:
+        """A call may go now (checked first, so an open gate costs no coroutine)."""
+
+    async def admit(self) -> bool:
+        """Wait until a call may go; True when this call is the probe that ends a pause."""
+
+    def probe_done(self) -> None:
+        """The probe call ended (answered or not)."""
+
+
+class _AlwaysOpen:
+    def open(self) -> bool:
+        return True
+
+    async def admit(self) -> bool:  # pragma: no cover - never called: always open
+        return False
+
+    def probe_done(self) -> None:  # pragma: no cover - never called: never a probe
+        pass
+
+
 class Pacer(Protocol):
     """The account's rate limit, as the host gives it to :class:`ProviderHttp`."""
 
@@ -58,7 +82,12 @@ class HttpResponse:
 
 
 class ProviderHttp:
-    """Rate-limited, timed, observed HTTP for one account."""
+    """Rate-limited, gated, timed, observed HTTP for one account.
+
+    Every request waits for the account's rate limit, then for its gate: while
+    the account is paused (a 429, refused credentials, an outage), nothing
+    leaves but calls already on the wire.
+    """
 
     def __init__(
         self,
@@ -67,11 +96,13 @@ class ProviderHttp:
         limiter: Pacer,
         timeout: float,
         observe: CallObserver,
+        gate: CallGate | None = None,
     ) -> None:
         self._session = session
         self._limiter = limiter
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._observe = observe
+        self._gate: CallGate = gate if gate is not None else _AlwaysOpen()
 
     async def request(
         self,
@@ -92,6 +123,9 @@ class ProviderHttp:
         delay = self._limiter.reserve()
         if delay > 0:
             await asyncio.sleep(delay)
+        probe = False
+        if not self._gate.open():
+            probe = await self._gate.admit()
         started = time.perf_counter()
         try:
             # Only the arguments in use are passed: each one costs aiohttp work per call.
@@ -113,5 +147,8 @@ class ProviderHttp:
             raise TransientError(
                 f"request failed: {type(exc).__name__}", kind=ErrorKind.CONNECTION
             ) from None
+        finally:
+            if probe:
+                self._gate.probe_done()
         self._observe(str(response.status), time.perf_counter() - started)
         return HttpResponse(status=response.status, headers=response.headers, body=body)

@@ -15,7 +15,7 @@ from sms_delivery_exporter.api.discovery import Discoverer
 from sms_delivery_exporter.api.errors import RefInvalid, RefNotFound
 from sms_delivery_exporter.api.http import ProviderHttp
 from sms_delivery_exporter.api.push import PushReceiver
-from sms_delivery_exporter.api.reports import RefOutcome, RefReport
+from sms_delivery_exporter.api.reports import Probe, RefOutcome, RefReport
 from sms_delivery_exporter.api.settings import ProviderSettings, RefModel
 from sms_delivery_exporter.api.statuses import FINAL_STATUSES, Status
 
@@ -42,6 +42,12 @@ class Provider(ABC, Generic[SettingsT, RefT]):
     """How many refs one :meth:`fetch` call takes."""
     final_statuses: ClassVar[frozenset[Status]] = FINAL_STATUSES
     """Statuses after which this API reports nothing more (add ``sent`` where it stops there)."""
+    statuses: ClassVar[frozenset[Status]] = frozenset(Status) - {Status.PENDING, Status.EXPIRED}
+    """The canonical statuses this API can report: the host creates series for these only."""
+    reports_segments: ClassVar[bool] = False
+    """Whether observations carry billed parts (``segments``)."""
+    reports_cost: ClassVar[bool] = False
+    """Whether observations carry a cost."""
     push: ClassVar[type[PushReceiver] | None] = None
     """Optional capability: reads the provider's webhook calls (see :mod:`.push`)."""
     discovery: ClassVar[type[Discoverer] | None] = None
@@ -70,6 +76,16 @@ class Provider(ABC, Generic[SettingsT, RefT]):
     async def fetch_one(self, ref: RefT) -> RefReport:
         """Ask the API about one ref. Override this, or :meth:`fetch` for batch APIs."""
         raise NotImplementedError(f"provider {self.name!r} implements neither fetch nor fetch_one")
+
+    async def probe(self) -> Probe | None:
+        """The API's cheapest authenticated call: is the account reachable and authorised?
+
+        The host calls it when the account starts and every ``probe_interval``,
+        so that ``sms_exporter_provider_up`` is known without traffic. Raise the
+        same errors as :meth:`fetch`; return a :class:`Probe` (with the balance
+        if the call gives one), or None, the default, when the API has no such call.
+        """
+        return None
 
     async def close(self) -> None:
         """Release what the provider holds (tokens, sessions of its own)."""

@@ -46,5 +46,14 @@ class RefReport:
     complete: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What a probe of the API learned, beyond "the credentials work"."""
+
+    balance: float | None = None
+    """The account's credit, where the API reports it (a finite amount)."""
+    currency: str | None = None
+
+
 RefOutcome = RefReport | RefNotFound | RefInvalid
 """Per ref: a report, or the reason it can no longer be tracked."""

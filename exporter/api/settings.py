@@ -60,6 +60,15 @@ class ProviderSettings(BaseModel):
     sample_rate: float = Field(
         1.0, gt=0, le=1, description="fraction of registered refs tracked (hash-based)"
     )
+    probe_interval: Duration = Field(
+        180.0, gt=0, description="how often the credentials are checked with the cheapest call"
+    )
+    delivery_objective: float = Field(
+        0.95,
+        gt=0,
+        lt=1,
+        description="SLO: share of final messages not undelivered, rejected or expired",
+    )
     schedule: ScheduleSettings = ScheduleSettings()
 
 

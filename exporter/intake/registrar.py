@@ -163,16 +163,7 @@ class Intake:
         if (account.name, values) in self._seen_label_sets:
             return
         self._seen_label_sets.add((account.name, values))
-        provider = account.provider
-        zeros = zero_series(
-            provider.name,
-            account.name,
-            channels=provider.channels,
-            read_channels=provider.read_channels,
-            reasons=provider.reasons,
-            app_labels=values,
-            final_statuses=provider.final_statuses,
-        )
+        zeros = zero_series(account.provider, account.name, values)
         self._book.ensure(
             (name, self._book.catalogue.key(name, labels), 0.0) for name, labels, _ in zeros
         )

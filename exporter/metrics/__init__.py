@@ -7,10 +7,13 @@ page) and :mod:`sms_delivery_exporter.api` (error kinds).
 
 from __future__ import annotations
 
+from sms_delivery_exporter.metrics.build_info import build_info
 from sms_delivery_exporter.metrics.collectors import (
     BuildInfoCollector,
     CountersCollector,
     HealthCollector,
+    SelfCollector,
+    SelfStats,
 )
 from sms_delivery_exporter.metrics.counters import LabelledCounter
 from sms_delivery_exporter.metrics.exposition import Exposition
@@ -23,4 +26,7 @@ __all__ = [
     "Exposition",
     "HealthCollector",
     "LabelledCounter",
+    "SelfCollector",
+    "SelfStats",
+    "build_info",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -13,8 +14,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from sms_delivery_exporter.metrics.build_info import BuildInfo
 from sms_delivery_exporter.metrics.counters import LabelledCounter
-from sms_delivery_exporter.metrics.health import REQUEST_BUCKETS, AccountHealth
+from sms_delivery_exporter.metrics.health import REQUEST_BUCKETS, AccountHealth, PauseReason
 
 _ACCOUNT = ("provider", "account")
 
@@ -60,8 +62,13 @@ class HealthCollector(Collector):
         )
         paused = GaugeMetricFamily(
             "sms_exporter_provider_paused",
-            "1 while the account is paused by a 429, a blocked account or refused credentials.",
-            labels=_ACCOUNT,
+            "1 while the account makes no call, by reason (throttled, blocked, auth, backoff).",
+            labels=[*_ACCOUNT, "reason"],
+        )
+        balance = GaugeMetricFamily(
+            "sms_exporter_provider_balance",
+            "The account's credit, where the provider's API reports it.",
+            labels=[*_ACCOUNT, "currency"],
         )
         lag = GaugeMetricFamily(
             "sms_exporter_poll_lag_seconds",
@@ -71,6 +78,11 @@ class HealthCollector(Collector):
         oldest = GaugeMetricFamily(
             "sms_oldest_in_flight_age_seconds",
             "Age of the account's oldest tracked message that is not final.",
+            labels=_ACCOUNT,
+        )
+        objective = GaugeMetricFamily(
+            "sms_delivery_objective_ratio",
+            "The account's delivery SLO: share of final messages that must not fail.",
             labels=_ACCOUNT,
         )
         for health in list(self._healths.values()):
@@ -91,12 +103,21 @@ class HealthCollector(Collector):
             throttled.add_metric(labels, health.throttled)
             for kind, count in health.errors.items():
                 errors.add_metric([*labels, kind.value], count)
-            paused.add_metric(labels, 1.0 if health.paused_until > now else 0.0)
+            paused_now = health.paused_until > now
+            for reason in PauseReason:
+                paused.add_metric(
+                    [*labels, reason.value], float(paused_now and health.pause_reason is reason)
+                )
+            if health.balance is not None:
+                amount, currency = health.balance
+                balance.add_metric([*labels, currency], amount)
             due = health.next_poll_at
             lag.add_metric(labels, max(0.0, now - due) if due is not None else 0.0)
             submitted = health.oldest_open_submitted_at
             oldest.add_metric(labels, max(0.0, now - submitted) if submitted is not None else 0.0)
-        yield from (requests, durations, up, last_success, throttled, errors, paused, lag, oldest)
+            objective.add_metric(labels, health.delivery_objective)
+        yield from (requests, durations, up, last_success, throttled, errors, paused, balance)
+        yield from (lag, oldest, objective)
 
 
 class CountersCollector(Collector):
@@ -111,17 +132,54 @@ class CountersCollector(Collector):
 
 
 class BuildInfoCollector(Collector):
-    """``sms_exporter_build_info``: always 1, the version in a label."""
+    """``sms_exporter_build_info``: always 1, what runs in its labels."""
 
-    def __init__(self, version: str) -> None:
-        self._version = version
+    def __init__(self, info: BuildInfo) -> None:
+        self._info = info
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
-            "sms_exporter_build_info", "Always 1; the version label.", labels=["version"]
+            "sms_exporter_build_info",
+            "Always 1; the version, source revision and Python version in labels.",
+            labels=["version", "revision", "python_version"],
         )
-        family.add_metric([self._version], 1)
+        family.add_metric([self._info.version, self._info.revision, self._info.python_version], 1)
         yield family
+
+
+@dataclass(slots=True)
+class SelfStats:
+    """Numbers about the exporter itself, refreshed as they change or at scrape time."""
+
+    scrape_seconds: float | None = None
+    """How long the previous /metrics page took to render."""
+    store_bytes: float | None = None
+    """What the store takes on disk."""
+
+
+class SelfCollector(Collector):
+    """The exporter's own cost: scrape duration and store size (absent until known)."""
+
+    def __init__(self, stats: SelfStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        for name, documentation, value in (
+            (
+                "sms_exporter_scrape_duration_seconds",
+                "Time the previous /metrics page took to render.",
+                self._stats.scrape_seconds,
+            ),
+            (
+                "sms_exporter_store_size_bytes",
+                "What the store takes on disk.",
+                self._stats.store_bytes,
+            ),
+        ):
+            family = GaugeMetricFamily(name, documentation)
+            if value is not None:
+                family.add_metric([], value)
+            yield family
 
 
 def _le(bound: float) -> str:

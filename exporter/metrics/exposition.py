@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from sms_delivery_exporter.metrics.collectors import SelfStats
 from sms_delivery_exporter.outcomes import OutcomeRenderer
 
 _EOF = b"# EOF\n"
@@ -13,16 +16,23 @@ _EOF = b"# EOF\n"
 class Exposition:
     """One page: prometheus_client renders the registry, the outcome renderer the rest."""
 
-    def __init__(self, registry: CollectorRegistry, outcomes: OutcomeRenderer) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, outcomes: OutcomeRenderer, stats: SelfStats
+    ) -> None:
         self.registry = registry
         self._outcomes = outcomes
+        self._stats = stats
 
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """The page and its content type, negotiated as prometheus_client does."""
+        started = time.perf_counter()
         encoder, content_type = choose_encoder(accept)
         head = encoder(self.registry)
         if content_type.startswith("application/openmetrics-text"):
             # OpenMetrics ends with one # EOF, after the outcome series.
             outcomes = self._outcomes.render(openmetrics=True).encode()
-            return head.removesuffix(_EOF) + outcomes + _EOF, content_type
-        return head + self._outcomes.render().encode(), content_type
+            page = head.removesuffix(_EOF) + outcomes + _EOF
+        else:
+            page = head + self._outcomes.render().encode()
+        self._stats.scrape_seconds = time.perf_counter() - started
+        return page, content_type

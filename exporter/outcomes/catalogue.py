@@ -36,6 +36,9 @@ IN_FLIGHT = "sms_messages_in_flight"
 DROPPED = "sms_exporter_refs_dropped_total"
 CONTRADICTIONS = "sms_exporter_status_contradictions_total"
 FINAL_BY_COUNTRY = "sms_messages_final_by_country_total"
+AWAITING_READ = "sms_messages_awaiting_read"
+LATENCY_UNCERTAIN = "sms_delivery_latency_uncertain_total"
+UNCERTAINTY_CAUSES = ("late_first_poll", "poll_gap", "read_first")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,13 @@ SPECS = (
         ("provider", "account", "channel"),
     ),
     SeriesSpec(
+        LATENCY_UNCERTAIN,
+        "counter",
+        "Deliveries left out of the latency histogram because their time was too uncertain,"
+        " by cause (late_first_poll, poll_gap, read_first).",
+        ("provider", "account", "channel", "cause"),
+    ),
+    SeriesSpec(
         SEGMENTS,
         "counter",
         "Billed message parts of final messages.",
@@ -102,6 +112,12 @@ SPECS = (
         "gauge",
         "Tracked messages not final yet, by status (pending: not yet seen by the provider).",
         ("provider", "account", "status"),
+    ),
+    SeriesSpec(
+        AWAITING_READ,
+        "gauge",
+        "Delivered RCS messages still polled for their read receipt (not in flight).",
+        ("provider", "account", "channel"),
     ),
     SeriesSpec(
         DROPPED,

@@ -10,8 +10,15 @@ import json
 import math
 from collections.abc import Iterable
 
-from sms_delivery_exporter.api import FAILURE_STATUSES, FINAL_STATUSES, OPEN_STATUSES, Status
+from sms_delivery_exporter.api import (
+    FAILURE_STATUSES,
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    ProviderClass,
+    Status,
+)
 from sms_delivery_exporter.outcomes.catalogue import (
+    AWAITING_READ,
     BUCKET_LABELS,
     CONTRADICTIONS,
     COST,
@@ -22,9 +29,11 @@ from sms_delivery_exporter.outcomes.catalogue import (
     IN_FLIGHT,
     LATENCY_BUCKET,
     LATENCY_SUM,
+    LATENCY_UNCERTAIN,
     READ,
     SEGMENTS,
     TRACKED,
+    UNCERTAINTY_CAUSES,
     Delta,
     bucket_label,
 )
@@ -104,8 +113,16 @@ class OutcomeRecorder:
         self._add(LATENCY_BUCKET, (channel, bucket_label(seconds)))
         self._add(LATENCY_SUM, (channel,), seconds)
 
+    def uncertain_latency(self, channel: str, cause: str) -> None:
+        """A delivery whose latency is too uncertain for the histogram, and why."""
+        self._add(LATENCY_UNCERTAIN, (channel, cause))
+
     def read(self, channel: str) -> None:
         self._add(READ, (channel,))
+
+    def awaiting_read(self, channel: str, amount: float) -> None:
+        """A delivered message starts (+1) or stops (-1) waiting for its read receipt."""
+        self._add(AWAITING_READ, (channel,), amount)
 
     def dropped(self, reason: str, open_statuses: Iterable[Status]) -> None:
         self.deltas.append((DROPPED, (self.provider, self.account, reason), 1.0))
@@ -116,18 +133,15 @@ class OutcomeRecorder:
         self.deltas.append((CONTRADICTIONS, (self.provider, self.account), 1.0))
 
 
-def zero_series(
-    provider: str,
-    account: str,
-    *,
-    channels: Iterable[str],
-    read_channels: Iterable[str],
-    reasons: Iterable[str],
-    app_labels: tuple[str, ...],
-    final_statuses: frozenset[Status] = FINAL_STATUSES,
-) -> list[Delta]:
-    """Every known label combination of an account at 0, so ratios work from the first scrape."""
-    base = (provider, account)
+def zero_series(provider: ProviderClass, account: str, app_labels: tuple[str, ...]) -> list[Delta]:
+    """Every series an account's provider can report, at 0, so that ratios work from the start.
+
+    Series of what the provider cannot report (segments, cost, delivery latency,
+    statuses it never gives) are not created: unknown is not zero.
+    """
+    base = (provider.name, account)
+    final = provider.final_statuses
+    statuses = provider.statuses | {Status.EXPIRED}
     zeros: list[Delta] = [
         (TRACKED, (*base, *app_labels), 0.0),
         (CONTRADICTIONS, base, 0.0),
@@ -135,24 +149,35 @@ def zero_series(
         *(
             (IN_FLIGHT, (*base, status.value, *app_labels), 0.0)
             for status in OPEN_STATUSES
-            if status not in final_statuses
+            if status not in final and (status is Status.PENDING or status in statuses)
         ),
     ]
-    all_reasons = sorted({*reasons, "other"})
-    for channel in channels:
-        zeros.append((SEGMENTS, (*base, channel, *app_labels), 0.0))
-        zeros.append((LATENCY_SUM, (*base, channel, *app_labels), 0.0))
-        zeros.extend(
-            (LATENCY_BUCKET, (*base, channel, le, *app_labels), 0.0) for le in BUCKET_LABELS
-        )
+    all_reasons = sorted({*provider.reasons, "other"})
+    delivers = Status.DELIVERED in statuses
+    for channel in provider.channels:
+        labels = (*base, channel, *app_labels)
+        if provider.reports_segments:
+            zeros.append((SEGMENTS, labels, 0.0))
+        if delivers:
+            zeros.append((LATENCY_SUM, labels, 0.0))
+            zeros.extend(
+                (LATENCY_BUCKET, (*base, channel, le, *app_labels), 0.0) for le in BUCKET_LABELS
+            )
+            zeros.extend(
+                (LATENCY_UNCERTAIN, (*base, channel, cause, *app_labels), 0.0)
+                for cause in UNCERTAINTY_CAUSES
+                if cause != "read_first" or channel in provider.read_channels
+            )
         zeros.extend(
             (FINAL, (*base, channel, status.value, *app_labels), 0.0)
-            for status in sorted(final_statuses)
+            for status in sorted(final & statuses)
         )
         zeros.extend(
             (FAILURES, (*base, channel, status.value, reason, *app_labels), 0.0)
-            for status in sorted(FAILURE_STATUSES)
+            for status in sorted(FAILURE_STATUSES & statuses)
             for reason in all_reasons
         )
-    zeros.extend((READ, (*base, channel, *app_labels), 0.0) for channel in read_channels)
+    for channel in provider.read_channels:
+        zeros.append((READ, (*base, channel, *app_labels), 0.0))
+        zeros.append((AWAITING_READ, (*base, channel, *app_labels), 0.0))
     return zeros

@@ -45,17 +45,19 @@ def build_poller(
 ) -> AccountPoller:
     """An account's poller and provider instance, reporting to the account's health object."""
     settings = account.settings
+    governor = AccountGovernor(health, clock=clock)
     http = ProviderHttp(
         session,
         limiter=RateLimiter(settings.rate_limit, burst=settings.burst),
         timeout=settings.timeout,
         observe=health.observe_call,
+        gate=governor,
     )
     provider: AnyProvider = account.provider(settings, http)
     return AccountPoller(
         provider=provider,
         tracker=Tracker(account_rules(account, application_labels)),
-        governor=AccountGovernor(health, clock=clock),
+        governor=governor,
         store=store,
         writer=writer,
         clock=clock,

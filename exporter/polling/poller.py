@@ -6,6 +6,12 @@ provider under the account's rate limit and hand the results to the shared
 :class:`~.writer.Writer`. No task or timer per ref: a million tracked refs
 cost rows in the store, not objects in memory. What a failure means for the
 account is the :class:`~.governor.AccountGovernor`'s to decide.
+
+Fairness: refs are in two priority classes (the tracker sets them). Class 0,
+first polls and open messages, is served first whenever any of it is due;
+class 1, read-receipt waits and the long tail polled at the longest
+interval, gets what budget is left, one queue's worth at a time, so new
+messages are never starved by old ones.
 """
 
 from __future__ import annotations
@@ -85,36 +91,69 @@ class AccountPoller:
         self._queue = asyncio.Queue(maxsize=self._concurrency)
         self._reserved.clear()
         async with asyncio.TaskGroup() as group:
+            group.create_task(self._probe_forever())
             group.create_task(self._dispatch())
             for _ in range(self._concurrency):
                 group.create_task(self._work())
 
+    async def _probe_forever(self) -> None:
+        """Check the credentials now and every ``probe_interval``, traffic or not."""
+        interval = self.provider.settings.probe_interval
+        while True:
+            try:
+                probe = await self.provider.probe()
+            except ProviderError as error:
+                self.governor.failed(error)
+            except Exception as exc:  # a plugin bug: logged and counted, never fatal
+                self.governor.crashed(exc)
+            else:
+                if probe is None:
+                    return  # this API has no probe: health follows traffic alone
+                self.governor.answered()
+                if probe.balance is not None:
+                    self.governor.health.balance = (probe.balance, probe.currency or "unknown")
+            await asyncio.sleep(interval)
+
     async def _dispatch(self) -> None:
-        want = self._batch_size * self._concurrency * 4
-        # The cursor walks the due refs in schedule order, so that refs already
-        # handed out are not read again; a pass ends when no due ref is left
-        # after it, and the next pass starts at the head again.
-        cursor: tuple[float, int] | None = None
-        found_in_pass = False
+        queue_size = self._batch_size * self._concurrency
+        # Per class, a cursor walks the due refs in schedule order, so that refs
+        # already handed out are not read again; a pass ends when no due ref is
+        # left after it, and the next pass starts at the head again.
+        cursors: list[tuple[float, int] | None] = [None, None]
         while True:
             await self._wait_unpaused()
             now = self._clock()
             self._wake.clear()
-            rows = await self._store.due_refs(self.account, now, want, cursor)
-            if not rows:
-                if not found_in_pass:
-                    # Nothing due, or every due ref is being polled right now.
-                    await self._idle(now, all_reserved=cursor is not None)
-                cursor, found_in_pass = None, False
+            fresh = await self._take(0, now, queue_size * 4, cursors)
+            if not fresh:
+                # Only what is left after every first poll and open message.
+                fresh = await self._take(1, now, queue_size, cursors)
+            if not fresh:
+                # Nothing due, or every due ref is being polled right now.
+                await self._idle(now, all_reserved=bool(self._reserved))
                 continue
-            last_due, last_row = rows[-1]
-            cursor = (last_due, last_row.id)
-            fresh = [row for _, row in rows if row.id not in self._reserved]
-            found_in_pass = found_in_pass or bool(fresh)
             for start in range(0, len(fresh), self._batch_size):
                 batch = fresh[start : start + self._batch_size]
                 self._reserved.update(row.id for row in batch)
                 await self._queue.put(batch)
+
+    async def _take(
+        self, priority: int, now: float, limit: int, cursors: list[tuple[float, int] | None]
+    ) -> list[DueRef]:
+        """Due refs of one class not being polled already, continuing the class's pass."""
+        for _ in range(3):  # the rest of a pass, then once more from the head
+            rows = await self._store.due_refs(self.account, now, limit, cursors[priority], priority)
+            if not rows:
+                if cursors[priority] is None:
+                    return []
+                cursors[priority] = None
+                continue
+            last_due, last_row = rows[-1]
+            cursors[priority] = (last_due, last_row.id)
+            fresh = [row for _, row in rows if row.id not in self._reserved]
+            if fresh:
+                return fresh
+        return []
 
     async def _idle(self, now: float, *, all_reserved: bool) -> None:
         """Sleep until the next ref is due, new refs arrive, or reserved refs come back."""

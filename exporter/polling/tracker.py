@@ -4,6 +4,16 @@ Pure functions of (ref as stored, provider answer, now): no I/O, so the rules
 of the lifecycle (PROVIDERS.md, "Canonical statuses") are tested directly.
 State is monotonic; a final status is counted once; a contradiction is
 counted, never applied.
+
+Latency. Where the provider has clocks, delivery latency is theirs. Otherwise
+the exporter observes it: delivery happened between the last poll that got an
+answer without it and the poll that saw it, and the midpoint is the estimate.
+That estimate is only as good as the polls were on time: when the gap between
+the two polls exceeds twice the interval the schedule planned, plus a second
+(an outage, a pause, a backlog), the delivery is counted by cause in
+``sms_delivery_latency_uncertain_total`` instead of the histogram:
+``late_first_poll`` when there was no earlier answer, ``poll_gap`` otherwise,
+``read_first`` when the first answer was already a read receipt.
 """
 
 from __future__ import annotations
@@ -41,6 +51,10 @@ class AccountRules:
 
 
 PollResult = tuple[RefUpdate, list[Delta]]
+
+UNCERTAINTY_FACTOR = 2.0
+UNCERTAINTY_SLACK = 1.0
+"""A latency is trusted when its poll gap is at most FACTOR x the planned interval + SLACK s."""
 
 
 class Tracker:
@@ -104,8 +118,19 @@ class Tracker:
         if ref.state != expected or now >= window_end:
             return None
         polls = ref.polls + 1
-        next_poll = min(now + schedule.interval_after(polls), window_end)
-        return RefUpdate(ref.id, ref.state, polls, now, next_poll, None, state_changed=False), []
+        interval = schedule.interval_after(polls)
+        next_poll = min(now + interval, window_end)
+        update = RefUpdate(
+            ref.id,
+            ref.state,
+            polls,
+            now,
+            next_poll,
+            None,
+            state_changed=False,
+            priority=self._priority(in_flight=True, interval=interval),
+        )
+        return update, []
 
     def gone(self, ref: DueRef, error: RefNotFound | RefInvalid, now: float) -> PollResult:
         """The provider does not know the ref, or says it can never be valid."""
@@ -119,7 +144,8 @@ class Tracker:
             m.status for m in state.messages.values() if m.status not in self.rules.final_statuses
         ]
         record.dropped(error.kind, open_statuses or ([] if state.messages else [Status.PENDING]))
-        update = RefUpdate(ref.id, state.dump(), ref.polls + 1, now, None, now)
+        self._end_read_waits(state, record, now, finished=True)
+        update = RefUpdate(ref.id, state.dump(), ref.polls + 1, now, None, now, in_flight=False)
         return update, record.deltas
 
     def failed(self, ref: DueRef, now: float) -> PollResult:
@@ -138,20 +164,55 @@ class Tracker:
         last_poll_at: float | None,
         finished: bool,
     ) -> PollResult:
-        window_end = ref.submitted_at + self.rules.schedule.tracking_window
+        schedule = self.rules.schedule
+        window_end = ref.submitted_at + schedule.tracking_window
         if not finished and now >= window_end:
             self._expire(state, record)
             finished = True
+        self._end_read_waits(state, record, now, finished=finished)
         # Every change of state leaves a delta; without one the stored text still holds.
         changed = bool(record.deltas)
         dumped = (state.dump() if state.messages else "") if changed else ref.state
         if finished:
-            return RefUpdate(ref.id, dumped, polls, last_poll_at, None, now), record.deltas
-        next_poll = min(now + self.rules.schedule.interval_after(max(polls, 1)), window_end)
+            update = RefUpdate(ref.id, dumped, polls, last_poll_at, None, now, in_flight=False)
+            return update, record.deltas
+        interval = schedule.interval_after(max(polls, 1))
+        in_flight = self._in_flight(state)
         update = RefUpdate(
-            ref.id, dumped, polls, last_poll_at, next_poll, None, state_changed=changed
+            ref.id,
+            dumped,
+            polls,
+            last_poll_at,
+            min(now + interval, window_end),
+            None,
+            state_changed=changed,
+            priority=self._priority(in_flight=in_flight, interval=interval),
+            in_flight=in_flight,
         )
         return update, record.deltas
+
+    def _in_flight(self, state: RefState) -> bool:
+        """A message of the ref is not final (a ref nobody has seen yet is pending)."""
+        final = self.rules.final_statuses
+        return not state.messages or any(m.status not in final for m in state.messages.values())
+
+    def _priority(self, *, in_flight: bool, interval: float) -> int:
+        """0 for first polls and open messages; 1 for read-receipt waits and the long tail
+        (polled at the longest interval): the account's budget serves 0 first."""
+        long_tail = interval >= self.rules.schedule.max_interval
+        return 0 if in_flight and not long_tail else 1
+
+    def _end_read_waits(
+        self, state: RefState, record: OutcomeRecorder, now: float, *, finished: bool
+    ) -> None:
+        """Read-receipt waits end when the ref is done with, or their window closes."""
+        window = self.rules.schedule.read_receipt_window
+        for message in state.messages.values():
+            if message.awaiting_read and (
+                finished or (message.delivered_seen_at or now) + window <= now
+            ):
+                message.awaiting_read = False
+                record.awaiting_read(message.channel, -1)
 
     def _observe(
         self,
@@ -191,34 +252,57 @@ class Tracker:
             )
             if seen.status is Status.DELIVERED:
                 message.delivered_seen_at = now
-                # A read receipt seen first hides when delivery happened.
-                if not seen.read:
-                    record.latency(message.channel, self._latency(seen, ref, now))
+                self._delivered(message, seen, ref, now, record)
         if seen.read and message.channel in rules.read_channels and not message.read:
             message.read = True
             record.read(message.channel)
+            if message.awaiting_read:
+                message.awaiting_read = False
+                record.awaiting_read(message.channel, -1)
 
-    @staticmethod
-    def _latency(seen: Observation, ref: DueRef, now: float) -> float:
+    def _delivered(
+        self,
+        message: MessageState,
+        seen: Observation,
+        ref: DueRef,
+        now: float,
+        record: OutcomeRecorder,
+    ) -> None:
+        """A delivery's latency, or why it has none; and a read-receipt wait where one comes."""
+        if seen.read:
+            # A read receipt seen first hides when delivery happened.
+            record.uncertain_latency(message.channel, "read_first")
+            return
+        latency, cause = self._latency(seen, ref, now)
+        if cause is None:
+            record.latency(message.channel, latency)
+        else:
+            record.uncertain_latency(message.channel, cause)
+        rules = self.rules
+        if message.channel in rules.read_channels and rules.schedule.read_receipt_window > 0:
+            message.awaiting_read = True
+            record.awaiting_read(message.channel, 1)
+
+    def _latency(self, seen: Observation, ref: DueRef, now: float) -> tuple[float, str | None]:
+        """The latency, and the cause when it is too uncertain to observe (see the module doc)."""
         if seen.accepted_at is not None and seen.changed_at is not None:
-            return seen.changed_at - seen.accepted_at
+            return seen.changed_at - seen.accepted_at, None
         # Delivery happened between the last poll that did not see it and this one.
         last = max(ref.last_poll_at or ref.submitted_at, ref.submitted_at)
         start = seen.accepted_at if seen.accepted_at is not None else ref.submitted_at
-        return (last + now) / 2 - start
+        estimate = (last + now) / 2 - start
+        schedule = self.rules.schedule
+        planned = schedule.first_poll if ref.polls == 0 else schedule.interval_after(ref.polls)
+        if now - last > UNCERTAINTY_FACTOR * planned + UNCERTAINTY_SLACK:
+            return estimate, "late_first_poll" if ref.polls == 0 else "poll_gap"
+        return estimate, None
 
     def _still_open(self, state: RefState, now: float) -> bool:
         window = self.rules.schedule.read_receipt_window
         for message in state.messages.values():
             if message.status not in self.rules.final_statuses:
                 return True
-            awaiting_read = (
-                message.channel in self.rules.read_channels
-                and message.status is Status.DELIVERED
-                and not message.read
-                and (message.delivered_seen_at or now) + window > now
-            )
-            if awaiting_read:
+            if message.awaiting_read and (message.delivered_seen_at or now) + window > now:
                 return True
         return False
 

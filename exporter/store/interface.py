@@ -40,9 +40,14 @@ class Store(Protocol):
         """
 
     async def due_refs(
-        self, account: str, now: float, limit: int, after: tuple[float, int] | None = None
+        self,
+        account: str,
+        now: float,
+        limit: int,
+        after: tuple[float, int] | None = None,
+        priority: int = 0,
     ) -> list[tuple[float, DueRef]]:
-        """Open refs of an account whose poll time has come, most overdue first.
+        """Open refs of one priority class whose poll time has come, most overdue first.
 
         ``after`` resumes past the (next_poll_at, id) of the last ref handed
         out; each ref comes with its next_poll_at, the cursor of the next call.
@@ -55,7 +60,7 @@ class Store(Protocol):
         """When the account's earliest open ref is due."""
 
     async def oldest_open_submitted_at(self, account: str) -> float | None:
-        """Submission time of the account's oldest ref that is still polled."""
+        """Submission time of the account's oldest ref with a message not final yet."""
 
     async def series(self) -> list[SeriesRow]:
         """Every outcome series' value, for the book to start from."""
@@ -68,3 +73,6 @@ class Store(Protocol):
 
     async def count_refs(self, account: str | None = None, *, open_only: bool = False) -> int:
         """For tests and summaries, not the hot path."""
+
+    async def size_bytes(self) -> int:
+        """What the store takes on disk (for ``sms_exporter_store_size_bytes``)."""

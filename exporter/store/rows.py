@@ -55,3 +55,8 @@ class RefUpdate:
     next_poll_at: float | None
     finished_at: float | None
     state_changed: bool = True
+    """False when only the schedule moved: the state text is not written again."""
+    priority: int = 0
+    """0: a first poll or an open message; 1: the long tail or a read-receipt wait."""
+    in_flight: bool = True
+    """A message of the ref is not final yet."""

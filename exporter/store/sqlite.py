@@ -24,43 +24,9 @@ from typing import TypeVar
 
 from sms_delivery_exporter.store.interface import StoreError
 from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
+from sms_delivery_exporter.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 T = TypeVar("T")
-
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS refs (
-    id INTEGER PRIMARY KEY,
-    account TEXT NOT NULL,
-    ref_key TEXT NOT NULL,
-    labels TEXT NOT NULL DEFAULT '',
-    submitted_at REAL NOT NULL,
-    tracked_at REAL NOT NULL,
-    next_poll_at REAL,
-    polls INTEGER NOT NULL DEFAULT 0,
-    last_poll_at REAL,
-    finished_at REAL,
-    state TEXT NOT NULL DEFAULT '',
-    UNIQUE (account, ref_key)
-);
-CREATE INDEX IF NOT EXISTS refs_due ON refs (account, next_poll_at)
-    WHERE next_poll_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS refs_open_age ON refs (account, submitted_at)
-    WHERE finished_at IS NULL;
-CREATE INDEX IF NOT EXISTS refs_finished ON refs (finished_at)
-    WHERE finished_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS series (
-    name TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    value REAL NOT NULL,
-    PRIMARY KEY (name, labels)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS label_values (
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (key, value)
-) WITHOUT ROWID;
-"""
 
 
 class SqliteStore:
@@ -98,9 +64,14 @@ class SqliteStore:
         return await self._run(partial(self._insert_refs, refs, list(label_values)))
 
     async def due_refs(
-        self, account: str, now: float, limit: int, after: tuple[float, int] | None = None
+        self,
+        account: str,
+        now: float,
+        limit: int,
+        after: tuple[float, int] | None = None,
+        priority: int = 0,
     ) -> list[tuple[float, DueRef]]:
-        return await self._run(partial(self._due_refs, account, now, limit, after))
+        return await self._run(partial(self._due_refs, account, now, limit, after, priority))
 
     async def apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
         await self._run(partial(self._apply, updates, rows))
@@ -123,6 +94,14 @@ class SqliteStore:
     async def count_refs(self, account: str | None = None, *, open_only: bool = False) -> int:
         return await self._run(partial(self._count_refs, account, open_only))
 
+    async def size_bytes(self) -> int:
+        """The file and its write-ahead log, on disk."""
+        return sum(
+            path.stat().st_size
+            for path in (self.path, self.path.with_name(self.path.name + "-wal"))
+            if path.exists()
+        )
+
     # Everything below runs on the store's thread.
 
     @property
@@ -139,13 +118,13 @@ class SqliteStore:
             db.execute("PRAGMA temp_store=MEMORY")
             db.execute("PRAGMA cache_size=-65536")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version > SCHEMA_VERSION:
                 raise StoreError(
-                    f"{self.path} has schema version {version};"
-                    f" this exporter knows {SCHEMA_VERSION}"
+                    f"{self.path} has schema version {version}; this exporter knows up to"
+                    f" {SCHEMA_VERSION} (it was written by a newer exporter)"
                 )
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                db.executescript(f"BEGIN;{migration};PRAGMA user_version={number};COMMIT;")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
         self._db = db
@@ -184,7 +163,12 @@ class SqliteStore:
         return result
 
     def _due_refs(
-        self, account: str, now: float, limit: int, after: tuple[float, int] | None
+        self,
+        account: str,
+        now: float,
+        limit: int,
+        after: tuple[float, int] | None,
+        priority: int,
     ) -> list[tuple[float, DueRef]]:
         start = after if after is not None else (float("-inf"), 0)
         # One JSON text for all rows: SQLite works in one step, and the GIL is
@@ -192,9 +176,9 @@ class SqliteStore:
         (text,) = self._conn.execute(
             "SELECT json_group_array(json_array(next_poll_at, id, ref_key, labels, submitted_at,"
             " polls, last_poll_at, state)) FROM (SELECT * FROM refs WHERE account = ?"
-            " AND next_poll_at IS NOT NULL AND next_poll_at <= ? AND (next_poll_at, id) > (?, ?)"
-            " ORDER BY next_poll_at, id LIMIT ?)",
-            (account, now, start[0], start[1], limit),
+            " AND priority = ? AND next_poll_at IS NOT NULL AND next_poll_at <= ?"
+            " AND (next_poll_at, id) > (?, ?) ORDER BY next_poll_at, id LIMIT ?)",
+            (account, priority, now, start[0], start[1], limit),
         ).fetchone()
         return [(row[0], DueRef(*row[1:])) for row in json.loads(text)]
 
@@ -210,9 +194,19 @@ class SqliteStore:
             if u.next_poll_at is None:
                 finished.append((u.state, u.polls, u.last_poll_at, u.finished_at, u.id))
             elif u.state_changed:
-                changed.append((u.state, u.polls, u.last_poll_at, u.next_poll_at, u.id))
+                changed.append(
+                    (
+                        u.state,
+                        u.polls,
+                        u.last_poll_at,
+                        u.next_poll_at,
+                        u.priority,
+                        u.in_flight,
+                        u.id,
+                    )
+                )
             else:
-                moved.append((u.polls, u.last_poll_at, u.next_poll_at, u.id))
+                moved.append((u.polls, u.last_poll_at, u.next_poll_at, u.priority, u.id))
         with _transaction(db, synchronous="NORMAL"):
             # Each kind of update is one statement over a JSON array of rows: one
             # step for SQLite, instead of a step (and a GIL hand-off) per row.
@@ -220,22 +214,23 @@ class SqliteStore:
                 db.execute(
                     "UPDATE refs SET state = u.value ->> 0, polls = u.value ->> 1,"
                     " last_poll_at = u.value ->> 2, next_poll_at = NULL,"
-                    " finished_at = u.value ->> 3 FROM json_each(?) AS u"
+                    " finished_at = u.value ->> 3, in_flight = 0 FROM json_each(?) AS u"
                     " WHERE refs.id = u.value ->> 4",
                     (json.dumps(finished),),
                 )
             if changed:
                 db.execute(
                     "UPDATE refs SET state = u.value ->> 0, polls = u.value ->> 1,"
-                    " last_poll_at = u.value ->> 2, next_poll_at = u.value ->> 3"
-                    " FROM json_each(?) AS u WHERE refs.id = u.value ->> 4",
+                    " last_poll_at = u.value ->> 2, next_poll_at = u.value ->> 3,"
+                    " priority = u.value ->> 4, in_flight = u.value ->> 5"
+                    " FROM json_each(?) AS u WHERE refs.id = u.value ->> 6",
                     (json.dumps(changed),),
                 )
             if moved:
                 db.execute(
                     "UPDATE refs SET polls = u.value ->> 0, last_poll_at = u.value ->> 1,"
-                    " next_poll_at = u.value ->> 2 FROM json_each(?) AS u"
-                    " WHERE refs.id = u.value ->> 3",
+                    " next_poll_at = u.value ->> 2, priority = u.value ->> 3"
+                    " FROM json_each(?) AS u WHERE refs.id = u.value ->> 4",
                     (json.dumps(moved),),
                 )
             _add_series(db, rows)
@@ -278,7 +273,7 @@ class SqliteStore:
 
 
 _NEXT_POLL = "SELECT MIN(next_poll_at) FROM refs WHERE account = ? AND next_poll_at IS NOT NULL"
-_OLDEST_OPEN = "SELECT MIN(submitted_at) FROM refs WHERE account = ? AND finished_at IS NULL"
+_OLDEST_OPEN = "SELECT MIN(submitted_at) FROM refs WHERE account = ? AND in_flight = 1"
 
 
 class _transaction:

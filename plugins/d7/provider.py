@@ -10,9 +10,12 @@ from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
 from sms_delivery_exporter.api import (
     AuthFailed,
     BadResponse,
+    HttpResponse,
     Observation,
     PaymentRequired,
+    Probe,
     Provider,
+    ProviderError,
     ProviderHttp,
     ProviderSettings,
     RefInvalid,
@@ -64,6 +67,8 @@ class D7Provider(Provider[D7Settings, D7Ref]):
     Ref = D7Ref
     reasons = frozenset(REASONS)
     channels = CHANNELS
+    reports_segments = True
+    reports_cost = True
 
     def __init__(self, settings: D7Settings, http: ProviderHttp) -> None:
         super().__init__(settings, http)
@@ -79,22 +84,40 @@ class D7Provider(Provider[D7Settings, D7Ref]):
             f"{self._base}/report/v1/message-log/{quote(ref.request_id)}",
             headers=self._headers,
         )
-        status = response.status
-        if status == 200:
+        if response.status == 200:
             return parse_report(response.json(), self.settings)
-        if status == 404:
+        if response.status == 404:
             raise RefNotFound("D7 does not know this request id")
-        if status in (401, 403):
-            raise AuthFailed(f"D7 refused the API token (HTTP {status})")
-        if status == 402:
-            raise PaymentRequired("D7 answered 402: the account is out of credit")
-        if status == 422:
+        if response.status == 422:
             raise RefInvalid("D7 says the request id is malformed (HTTP 422)")
-        if status == 429:
-            raise Throttled("D7 answered 429", retry_after=response.retry_after())
-        if status >= 500:
-            raise TransientError(f"D7 answered HTTP {status}")
-        raise BadResponse(f"unexpected HTTP {status} from D7")
+        raise _error(response)
+
+    async def probe(self) -> Probe:
+        """``GET /messages/v1/balance``: the credentials, and the account's credit."""
+        response = await self.http.request(
+            "GET", f"{self._base}/messages/v1/balance", headers=self._headers
+        )
+        if response.status != 200:
+            raise _error(response)
+        body = response.json()
+        balance = amount_field(body.get("balance")) if isinstance(body, dict) else None
+        if balance is None:
+            raise BadResponse("balance answer has no usable balance")
+        return Probe(balance=balance, currency=self.settings.currency)
+
+
+def _error(response: HttpResponse) -> ProviderError:
+    """The error for an answer the endpoint gives no meaning of its own."""
+    status = response.status
+    if status in (401, 403):
+        return AuthFailed(f"D7 refused the API token (HTTP {status})")
+    if status == 402:
+        return PaymentRequired("D7 answered 402: the account is out of credit")
+    if status == 429:
+        return Throttled("D7 answered 429", retry_after=response.retry_after())
+    if status >= 500:
+        return TransientError(f"D7 answered HTTP {status}")
+    return BadResponse(f"unexpected HTTP {status} from D7")
 
 
 def parse_report(body: Any, settings: D7Settings) -> RefReport:

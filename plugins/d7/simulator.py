@@ -92,10 +92,13 @@ class D7Simulator(SimulatorBase):
         self.requests_by_id: dict[str, Request] = {}
         self.out_of_credit = False
         """When set, every call is answered 402 as for an account without credit."""
+        self.balance = 99.99
+        """What ``GET /messages/v1/balance`` answers (0 while out of credit)."""
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/report/v1/message-log/{request_id}", self._report)
+        app.router.add_get("/messages/v1/balance", self._balance)
         app.router.add_post("/_sim/messages", self._create)
         self.add_control_routes(app)
         return app
@@ -162,7 +165,8 @@ class D7Simulator(SimulatorBase):
             "messages": messages,
         }
 
-    async def _report(self, request: web.Request) -> web.Response:
+    async def _refusal(self, request: web.Request) -> web.Response | None:
+        """Auth, then the scenario's faults, in D7's own bodies; None to proceed."""
         self.requests += 1
         if request.headers.get("Authorization") != f"Bearer {self.api_token}":
             return web.json_response(
@@ -174,14 +178,23 @@ class D7Simulator(SimulatorBase):
                 },
                 status=401,
             )
+        return await self.faults.answer(FAULT_ANSWERS)
+
+    async def _balance(self, request: web.Request) -> web.Response:
+        refused = await self._refusal(request)
+        if refused is not None:
+            return refused
+        return web.json_response({"balance": 0.0 if self.out_of_credit else self.balance})
+
+    async def _report(self, request: web.Request) -> web.Response:
+        refused = await self._refusal(request)
+        if refused is not None:
+            return refused
         if self.out_of_credit:
             return web.json_response(
                 {"detail": {"code": "INSUFFICIENT_CREDIT", "message": "Insufficient credit."}},
                 status=402,
             )
-        refused = await self.faults.answer(FAULT_ANSWERS)
-        if refused is not None:
-            return refused
         request_id = request.match_info["request_id"]
         try:
             uuid.UUID(request_id)

@@ -10,8 +10,11 @@ from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
 from sms_delivery_exporter.api import (
     AuthFailed,
     BadResponse,
+    HttpResponse,
     Observation,
+    Probe,
     Provider,
+    ProviderError,
     ProviderHttp,
     ProviderSettings,
     RefModel,
@@ -34,6 +37,8 @@ STATUSES: dict[str, Status] = {
     "READ": Status.DELIVERED,  # plus a read event
 }
 CHANNELS = {"SMS": "sms", "RCS": "rcs"}
+PROBE_REFERENCE = "sms-delivery-exporter-probe"
+"""A reference key no application uses: the probe lists its (no) messages."""
 
 MessageId = Annotated[
     str,
@@ -70,6 +75,7 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
     reasons = frozenset(REASONS)
     channels = ("sms", "rcs")
     read_channels = frozenset({"rcs"})
+    reports_segments = True
     batch_size: ClassVar[int] = 1
 
     def __init__(self, settings: NamirialSettings, http: ProviderHttp) -> None:
@@ -84,22 +90,42 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
         response = await self.http.request(
             "GET", f"{self._base}/api/messagestatus/{quote(ref.id)}", headers=self._headers
         )
-        status = response.status
-        if status == 200:
+        if response.status == 200:
             body = response.json()
             message = body.get("message") if isinstance(body, dict) else None
             if not isinstance(message, dict):
                 raise BadResponse("answer has no 'message' object")
             return RefReport([parse_message(message)])
-        if status == 404:
+        if response.status == 404:
             raise RefNotFound("Namirial does not know this message id")
-        if status in (401, 403):
-            raise AuthFailed(f"Namirial refused the API key (HTTP {status})")
-        if status == 429:
-            raise Throttled("Namirial answered 429", retry_after=response.retry_after())
-        if status >= 500:
-            raise TransientError(f"Namirial answered HTTP {status}")
-        raise BadResponse(f"unexpected HTTP {status} from Namirial")
+        raise _error(response)
+
+    async def probe(self) -> Probe:
+        """The list endpoint for a reference key nobody uses, one message at most."""
+        response = await self.http.request(
+            "GET",
+            f"{self._base}/api/messagestatus/reference/{PROBE_REFERENCE}",
+            params={"count": "1"},
+            headers=self._headers,
+        )
+        if response.status != 200:
+            raise _error(response)
+        body = response.json()
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            raise BadResponse("list answer has no 'messages' list")
+        return Probe()
+
+
+def _error(response: HttpResponse) -> ProviderError:
+    """The error for an answer neither 200 nor a 404 of the status endpoint."""
+    status = response.status
+    if status in (401, 403):
+        return AuthFailed(f"Namirial refused the API key (HTTP {status})")
+    if status == 429:
+        return Throttled("Namirial answered 429", retry_after=response.retry_after())
+    if status >= 500:
+        return TransientError(f"Namirial answered HTTP {status}")
+    return BadResponse(f"unexpected HTTP {status} from Namirial")
 
 
 def parse_message(message: dict[str, Any]) -> Observation:

@@ -81,7 +81,9 @@ class NamirialSimulator(SimulatorBase):
         self.messages: dict[str, SimMessage] = {}
         self.log_requests = log_requests
         self.request_log: list[tuple[float, int]] = []
-        """(time, HTTP status) of every API request, for tests of pacing and pauses."""
+        """(time, HTTP status) of every status request by id, for tests of pacing and pauses."""
+        self.list_requests = 0
+        """Requests to the list endpoints (by reference key or phone number)."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -136,10 +138,10 @@ class NamirialSimulator(SimulatorBase):
             "sms": {"segments": message.segments},
         }
 
-    async def _guard(self, request: web.Request) -> web.Response | None:
+    async def _guard(self, request: web.Request, *, log: bool = True) -> web.Response | None:
         response = await self._refusal(request)
         self.requests += 1
-        if self.log_requests:
+        if log and self.log_requests:
             self.request_log.append((self.clock(), 200 if response is None else response.status))
         return response
 
@@ -171,7 +173,8 @@ class NamirialSimulator(SimulatorBase):
         return await self._listing(request, lambda m: m.reference == key)
 
     async def _listing(self, request: web.Request, match: Any) -> web.Response:
-        refused = await self._guard(request)
+        self.list_requests += 1
+        refused = await self._guard(request, log=False)
         if refused is not None:
             return refused
         try:

@@ -1,8 +1,10 @@
 """OAuth2 tokens for one SFMC account: fetched once, shared by every poll, renewed before expiry.
 
 Concurrent polls that find no valid token wait on one request to the token
-endpoint instead of each sending their own (no stampede). A 401 on a call
-drops the token it used, so the retry gets a fresh one.
+endpoint instead of each sending their own (no stampede), and share its
+outcome: when that request fails, those waiting get its error rather than
+each asking again. A 401 on a call drops the token it used, so the retry
+gets a fresh one.
 """
 
 from __future__ import annotations
@@ -23,8 +25,13 @@ from sms_delivery_exporter.api import (
     TransientError,
 )
 
-RENEW_BEFORE = 60.0
-"""Seconds before expiry at which a token is renewed."""
+RENEW_FRACTION = 0.1
+"""A token is renewed when this share of its lifetime is left..."""
+RENEW_MARGIN_CAP = 60.0
+"""...but never more than this many seconds before it expires.
+
+A fixed margin would leave no use of a token that lives a minute or less;
+a proportional one lets every token serve most of its life."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,13 @@ class Token:
     value: str
     expires_at: float
     rest_url: str | None = None
+    renew_at: float = 0.0
+    """When to ask for the next one."""
+
+
+def _token(value: str, now: float, lifetime: float, rest_url: str | None = None) -> Token:
+    margin = min(lifetime * RENEW_FRACTION, RENEW_MARGIN_CAP)
+    return Token(value, now + lifetime, rest_url, now + lifetime - margin)
 
 
 TokenParser = Callable[[Any, float], Token]
@@ -45,10 +59,11 @@ def parse_v2_token(body: Any, now: float) -> Token:
     if not isinstance(expires_in, int | float) or expires_in <= 0:
         raise BadResponse("token answer has no usable expires_in")
     rest_url = body.get("rest_instance_url")
-    return Token(
-        value=body["access_token"],
-        expires_at=now + float(expires_in),
-        rest_url=rest_url.rstrip("/") if isinstance(rest_url, str) and rest_url else None,
+    return _token(
+        body["access_token"],
+        now,
+        float(expires_in),
+        rest_url.rstrip("/") if isinstance(rest_url, str) and rest_url else None,
     )
 
 
@@ -59,7 +74,7 @@ def parse_legacy_token(body: Any, now: float) -> Token:
     expires_in = body.get("expiresIn", 3600)
     if not isinstance(expires_in, int | float) or expires_in <= 0:
         raise BadResponse("legacy token answer has no usable expiresIn")
-    return Token(value=body["accessToken"], expires_at=now + float(expires_in))
+    return _token(body["accessToken"], now, float(expires_in))
 
 
 class TokenSource:
@@ -81,18 +96,40 @@ class TokenSource:
         self._clock = clock
         self._token: Token | None = None
         self._lock = asyncio.Lock()
+        self._requests = 0
+        self._failure: ProviderError | None = None
 
     async def get(self) -> Token:
+        """The current token, renewed first when its time has come."""
         token = self._token
-        if token is not None and token.expires_at - RENEW_BEFORE > self._clock():
+        if token is not None and token.renew_at > self._clock():
             return token
+        requests_before = self._requests
         async with self._lock:
-            # Another poll may have renewed it while this one waited.
+            # Another poll may have renewed it while this one waited...
             token = self._token
-            if token is not None and token.expires_at - RENEW_BEFORE > self._clock():
+            if token is not None and token.renew_at > self._clock():
                 return token
-            self._token = await self._request()
-            return self._token
+            # ...or failed to: then this one fails the same way, without asking again.
+            if self._requests != requests_before and self._failure is not None:
+                raise self._failure
+            return await self._renew()
+
+    async def refresh(self) -> Token:
+        """A new token now, whatever the current one: a check of the credentials."""
+        async with self._lock:
+            return await self._renew()
+
+    async def _renew(self) -> Token:
+        self._requests += 1
+        try:
+            token = await self._request()
+        except ProviderError as error:
+            self._failure = error
+            raise
+        self._failure = None
+        self._token = token
+        return token
 
     def invalidate(self, token: Token) -> None:
         """The API refused this token: forget it (unless a newer one replaced it already)."""

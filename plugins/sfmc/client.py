@@ -22,6 +22,10 @@ class SfmcClient:
         self._rest_url = rest_url.rstrip("/") if rest_url else None
         self._token_in_query = token_in_query
 
+    async def check_credentials(self) -> None:
+        """Ask the token endpoint for a new token: the cheapest authenticated call of SFMC."""
+        await self._tokens.refresh()
+
     async def get(self, path: str) -> HttpResponse:
         """The answer to ``GET {rest}{path}``; a 401 renews the token and retries once."""
         for attempt in range(2):

@@ -12,6 +12,7 @@ from sms_delivery_exporter.api import (
     HttpResponse,
     NumberHasher,
     Observation,
+    Probe,
     Provider,
     ProviderHttp,
     RefInvalid,
@@ -95,6 +96,11 @@ class MobileConnectProvider(Provider[MobileConnectSettings, MobileConnectRef]):
         )
         key = settings.recipient_key or settings.client_secret
         self._hasher = NumberHasher(b"recipient:" + key.get_secret_value().encode())
+
+    async def probe(self) -> Probe:
+        """A new token from the token endpoint: the credentials still work."""
+        await self._client.check_credentials()
+        return Probe()
 
     async def fetch_one(self, ref: MobileConnectRef) -> RefReport:
         message_id, token_id = quote(ref.message_id, safe=""), quote(ref.token_id, safe="")

@@ -11,6 +11,7 @@ from sms_delivery_exporter.api import (
     FINAL_STATUSES,
     BadResponse,
     Observation,
+    Probe,
     Provider,
     ProviderHttp,
     RefModel,
@@ -62,6 +63,7 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
     Ref = SfmcTransactionalRef
     reasons = frozenset(REASONS)
     final_statuses = FINAL_STATUSES | {Status.SENT}
+    statuses = frozenset({Status.QUEUED, Status.SENT, Status.REJECTED})
 
     def __init__(self, settings: SfmcTransactionalSettings, http: ProviderHttp) -> None:
         super().__init__(settings, http)
@@ -70,6 +72,11 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
         tokens = TokenSource(http, url=url, body=settings.token_body(), parse=parse_v2_token)
         rest = str(settings.rest_url) if settings.rest_url else None
         self._client = SfmcClient(http, tokens, rest_url=rest)
+
+    async def probe(self) -> Probe:
+        """A new token from the token endpoint: the credentials still work."""
+        await self._client.check_credentials()
+        return Probe()
 
     async def fetch_one(self, ref: SfmcTransactionalRef) -> RefReport:
         response = await self._client.get(
