@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
 
-.PHONY: demo test lint typecheck pytest debian-tools dashboards bench clean
+.PHONY: demo test lint typecheck pytest debian-tools node-tools monitoring dashboards bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,20 @@ typecheck: $(STAMP)
 	@ln -sfn ../exporter .typecheck/sms_delivery_exporter
 	@ln -sfn ../plugins .typecheck/sms_delivery_providers
 	$(BIN)/mypy
+	$(BIN)/mypy -p monitoring
 
-pytest: $(STAMP) debian-tools
+# TypeScript and Grafana's schema types, to type-check the dashboards (npm, pinned by
+# grafana/typecheck/package-lock.json), installed when missing.
+TYPECHECK := grafana/typecheck
+NODE_STAMP := $(TYPECHECK)/node_modules/.package-lock.json
+$(NODE_STAMP): $(TYPECHECK)/package.json $(TYPECHECK)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --prefix $(TYPECHECK) --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+node-tools: $(NODE_STAMP)
+
+pytest: $(STAMP) debian-tools node-tools
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
@@ -52,9 +64,15 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH)
 
-# Rebuild grafana/dashboards/*.json after editing grafana/build_dashboards.py.
-dashboards: $(STAMP)
-	$(BIN)/python grafana/build_dashboards.py
+# Rebuild the rules, their healthy-traffic test and the dashboards from monitoring/.
+# Sites set their own: make monitoring JOB_SELECTOR='job="sms"' GRAFANA_URL=https://...
+JOB_SELECTOR ?= job="sms-delivery-exporter"
+GRAFANA_URL ?= http://localhost:3000
+RUNBOOK_URL ?= docs/runbooks.md
+monitoring: $(STAMP)
+	$(BIN)/python -m monitoring --job-selector '$(JOB_SELECTOR)' \
+	  --grafana-url '$(GRAFANA_URL)' --runbook-url '$(RUNBOOK_URL)'
+dashboards: monitoring
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .typecheck
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .typecheck $(TYPECHECK)/node_modules $(TYPECHECK)/build

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitoring import healthy, rules
+from monitoring import dashboards, healthy, rules
 from monitoring.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,4 +15,6 @@ def outputs(settings: Settings) -> dict[str, str]:
     if settings == Settings():
         # The unit tests are written for the shipped defaults (names, URLs in annotations).
         files[f"prometheus/tests/{healthy.TEST_FILE}"] = healthy.render(settings)
+    for name, board in dashboards.build().items():
+        files[f"grafana/dashboards/{name}"] = dashboards.render(board)
     return files
