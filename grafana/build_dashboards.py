@@ -12,7 +12,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitoring import dashboards  # noqa: E402  (the repository root is on the path now)
+from monitoring import dashboards
 
 
 def build() -> dict[str, dict[str, Any]]:

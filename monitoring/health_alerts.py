@@ -184,9 +184,9 @@ def exporter_absent_alert(settings: Settings) -> Alert:
         severity=PAGE,
         summary="No sms-delivery-exporter is being scraped",
         description=(
-            "Prometheus has had no target matching {"
-            + settings.job_selector.replace('"', "'")
-            + "} for at least 5 minutes: SMS delivery is not being watched."
+            "Prometheus has had no target {{ with $labels.job }}of job {{ . }}{{ else }}"
+            "matching {" + settings.job_selector.replace('"', "'") + "}{{ end }} for at least "
+            "5 minutes: SMS delivery is not being watched."
         ),
         dashboard=HEALTH,
         per_account=False,
