@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
 
+<<<<<<< HEAD
 .PHONY: demo test lint typecheck pytest debian-tools dashboards bench mutation clean deploy-check
+=======
+.PHONY: demo test lint typecheck pytest debian-tools node-tools monitoring dashboards bench clean
+>>>>>>> monitoring
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +47,20 @@ typecheck: $(STAMP)
 	@ln -sfn ../exporter .typecheck/sms_delivery_exporter
 	@ln -sfn ../plugins .typecheck/sms_delivery_providers
 	$(BIN)/mypy
+	$(BIN)/mypy -p monitoring
 
-pytest: $(STAMP) debian-tools
+# TypeScript and Grafana's schema types, to type-check the dashboards (npm, pinned by
+# grafana/typecheck/package-lock.json), installed when missing.
+TYPECHECK := grafana/typecheck
+NODE_STAMP := $(TYPECHECK)/node_modules/.package-lock.json
+$(NODE_STAMP): $(TYPECHECK)/package.json $(TYPECHECK)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --prefix $(TYPECHECK) --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+node-tools: $(NODE_STAMP)
+
+pytest: $(STAMP) debian-tools node-tools
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
@@ -58,6 +74,7 @@ deploy-check: $(STAMP) debian-tools
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH)
 
+<<<<<<< HEAD
 # Mutation testing of the scheduler, tracker, governor, writer and intake (about an
 # hour; not part of `make test`). Scores and the last run's figures: tests/README.md.
 mutation: $(STAMP)
@@ -70,3 +87,17 @@ dashboards: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .typecheck .mutmut-cache
+=======
+# Rebuild the rules, their healthy-traffic test and the dashboards from monitoring/.
+# Sites set their own: make monitoring JOB_SELECTOR='job="sms"' GRAFANA_URL=https://...
+JOB_SELECTOR ?= job="sms-delivery-exporter"
+GRAFANA_URL ?= http://localhost:3000
+RUNBOOK_URL ?= docs/runbooks.md
+monitoring: $(STAMP)
+	$(BIN)/python -m monitoring --job-selector '$(JOB_SELECTOR)' \
+	  --grafana-url '$(GRAFANA_URL)' --runbook-url '$(RUNBOOK_URL)'
+dashboards: monitoring
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .typecheck $(TYPECHECK)/node_modules $(TYPECHECK)/build
+>>>>>>> monitoring

@@ -62,9 +62,10 @@ class Server:
         return (self.workdir / "log.txt").read_text(errors="replace")[-3000:]
 
 
-def start_alertmanager(workdir: Path, webhook_url: str) -> Server:
+def start_alertmanager(workdir: Path, webhook_url: str, config_text: str | None = None) -> Server:
+    """Alertmanager posting every group to ``webhook_url`` at once, or with ``config_text``."""
     server = Server("alertmanager", workdir)
-    config = {
+    config: dict[str, Any] = {
         "route": {
             "receiver": "test",
             "group_by": ["alertname", "provider", "account"],
@@ -76,7 +77,8 @@ def start_alertmanager(workdir: Path, webhook_url: str) -> Server:
             {"name": "test", "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}
         ],
     }
-    (server.workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    text = yaml.safe_dump(config) if config_text is None else config_text
+    (server.workdir / "alertmanager.yml").write_text(text)
     binary = alertmanager_binary()
     assert binary is not None
     server.start(

@@ -1,4 +1,5 @@
-"""The Grafana dashboards: built from source, lint-clean, valid PromQL, only real metrics."""
+"""The Grafana dashboards: built from source, lint-clean, typed by Grafana's schema, valid
+PromQL, only real metrics, and what an SRE reads on them."""
 
 from __future__ import annotations
 
@@ -14,16 +15,28 @@ from typing import Any
 import pytest
 import yaml
 
+from monitoring.typescript import module
 from sms_delivery_exporter.testing import demo_simulators
-from tests.dashboard_lint import as_promql, lint, targets
+from tests.dashboard_lint import as_promql, lint, panels, targets
 from tests.helpers import parse_samples, providers, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 RULES = ROOT / "prometheus" / "rules" / "sms-delivery.rules.yml"
+TYPECHECK = ROOT / "grafana" / "typecheck"
+TSC = TYPECHECK / "node_modules" / ".bin" / "tsc"
 needs_promtool = pytest.mark.skipif(
     shutil.which("promtool") is None, reason="promtool not installed"
 )
+needs_tsc = pytest.mark.skipif(
+    not TSC.exists(), reason="TypeScript not installed (make node-tools installs it)"
+)
+
+INSTANCE_METRICS = re.compile(
+    r"\b(up|scrape_duration_seconds|process_[a-z_]+|python_info|sms_exporter_build_info"
+    r"|sms_exporter_scrape_duration_seconds|sms_exporter_store_size_bytes)\{"
+)
+"""Metrics about the exporter process: no provider or account label to filter on."""
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -60,7 +73,7 @@ def test_lint_clean(path: Path) -> None:
 
 def test_lint_catches_mistakes() -> None:
     board = load(DASHBOARDS[0])
-    panel = board["panels"][3]
+    panel = next(p for p in board["panels"] if p["type"] == "timeseries")
     panel["targets"][0]["expr"] = 'rate(sms_messages_final_total{job=~"$job"}[5m])'
     panel["fieldConfig"]["defaults"]["unit"] = "furlongs"
     panel["description"] = ""
@@ -80,12 +93,13 @@ def test_variables_and_panels_complete(path: Path) -> None:
     board = load(path)
     names = [v["name"] for v in board["templating"]["list"]]
     assert names == ["datasource", "job", "instance", "provider", "account"]
-    for _, target in targets(board):
-        assert (
-            'provider=~"$provider"' in target["expr"]
-            or "sms_exporter_intake_total" in target["expr"]
-        )
-        assert 'account=~"$account"' in target["expr"]
+    for panel, target in targets(board):
+        expr = target["expr"]
+        if INSTANCE_METRICS.search(expr):
+            assert 'provider=~"$provider"' not in expr, panel["title"]
+            continue
+        assert 'provider=~"$provider"' in expr or "sms_exporter_intake_total" in expr
+        assert 'account=~"$account"' in expr
 
 
 @needs_promtool
@@ -115,7 +129,7 @@ def test_every_query_parses(tmp_path: Path) -> None:
 
 def metric_names(text: str) -> set[str]:
     """Metric names in PromQL text; recording rules (with colons) are not metrics."""
-    return set(re.findall(r"(?<![:\w])(sms_[a-z0-9_]+)(?![:\w])", text))
+    return set(re.findall(r"(?<![:\w])((?:sms|process)_[a-z0-9_]+|python_info)(?![:\w])", text))
 
 
 async def test_every_metric_named_is_exposed(
@@ -164,3 +178,162 @@ async def test_every_metric_named_is_exposed(
     assert named
     assert sorted(named - names) == []
     # `up` is Prometheus's own, about the scrape; the end-to-end test sees it.
+
+
+def typecheck(boards: dict[str, dict[str, Any]], workdir: Path) -> subprocess.CompletedProcess[str]:
+    """tsc on each dashboard as a TypeScript module typed by @grafana/schema."""
+    files = []
+    for name, board in boards.items():
+        path = workdir / f"{name}.ts"
+        schema = Path("..") / "schema" if workdir.parent == TYPECHECK else None
+        assert schema is not None, "modules must live one folder below grafana/typecheck"
+        path.write_text(module(board, schema.as_posix()))
+        files.append(str(path))
+    return subprocess.run(
+        [str(TSC), "--noEmit", "--strict", "--skipLibCheck", "--target", "es2022",
+         "--module", "es2022", "--moduleResolution", "bundler",
+         str(TYPECHECK / "schema.ts"), *files],
+        capture_output=True, text=True, check=False, cwd=TYPECHECK,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def ts_workdir() -> Any:
+    """A folder below grafana/typecheck, where module resolution finds @grafana/schema."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="check-", dir=TYPECHECK))
+    yield folder
+    shutil.rmtree(folder)
+
+
+@needs_tsc
+def test_dashboards_typecheck_against_grafana_schema(ts_workdir: Path) -> None:
+    boards = {path.stem: load(path) for path in DASHBOARDS}
+    result = typecheck(boards, ts_workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_tsc
+@pytest.mark.parametrize(
+    ("where", "mutate"),
+    [
+        ("dashboard", lambda board: board.update(bogus=1)),
+        (
+            "heatmap tooltip.show",
+            lambda board: next(p for p in board["panels"] if p["type"] == "heatmap")["options"][
+                "tooltip"
+            ].update(show=True),
+        ),
+        (
+            "timeseries custom field",
+            lambda board: next(p for p in board["panels"] if p["type"] == "timeseries")[
+                "fieldConfig"
+            ]["defaults"]["custom"].update(lineWidht=2),
+        ),
+        (
+            "stat option value",
+            lambda board: next(p for p in board["panels"] if p["type"] == "stat")["options"].update(
+                colorMode="rainbow"
+            ),
+        ),
+    ],
+)
+def test_typecheck_flags_unknown_fields(
+    ts_workdir: Path, where: str, mutate: Callable[[dict[str, Any]], None]
+) -> None:
+    board = load(next(p for p in DASHBOARDS if p.stem == "sms-delivery-overview"))
+    mutate(board)
+    result = typecheck({"mutated": board}, ts_workdir)
+    assert result.returncode != 0, where
+    assert "mutated.ts" in result.stdout, result.stdout
+
+
+def boards() -> dict[str, dict[str, Any]]:
+    return {path.stem: load(path) for path in DASHBOARDS}
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_panels_sit_in_rows(path: Path) -> None:
+    board = load(path)
+    assert board["panels"][0]["type"] == "row"
+    rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
+    assert len(rows) >= 4 and len(set(rows)) == len(rows)
+
+
+def test_rows_per_concern() -> None:
+    rows = {
+        name: [p["title"] for p in board["panels"] if p["type"] == "row"]
+        for name, board in boards().items()
+    }
+    assert rows["sms-delivery-overview"] == ["Delivery", "Failures", "Latency", "In flight", "Cost"]
+    assert rows["sms-delivery-exporter-health"][-1] == "Exporter"
+
+
+def test_up_panels_say_up_or_down() -> None:
+    for board in boards().values():
+        for panel in panels(board):
+            exprs = " ".join(t["expr"] for t in panel.get("targets", []))
+            if re.search(r"\b(sms_exporter_provider_up|up)\{", exprs):
+                mappings = panel["fieldConfig"]["defaults"]["mappings"][0]["options"]
+                assert mappings["0"]["text"] == "DOWN" and mappings["1"]["text"] == "UP"
+                steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+                assert [s["color"] for s in steps] == ["red", "green"], panel["title"]
+
+
+def test_stats_have_meaningful_thresholds_and_counts_no_decimals() -> None:
+    for board in boards().values():
+        for panel in panels(board):
+            if panel["type"] == "row":
+                continue
+            defaults = panel["fieldConfig"]["defaults"]
+            if panel["type"] == "stat" and defaults["unit"] == "percentunit":
+                assert len(defaults["thresholds"]["steps"]) >= 3, panel["title"]
+            counts = defaults["unit"] == "short" and not re.search(
+                r"cost|balance", panel["title"], re.IGNORECASE
+            )
+            if counts:
+                assert defaults.get("decimals") == 0, panel["title"]
+
+
+def test_legends_tell_series_apart() -> None:
+    """Every label a query groups by is in its legend: no two series look alike."""
+    for board in boards().values():
+        for panel, target in targets(board):
+            grouped = {
+                label.strip()
+                for clause in re.findall(r"\bby \(([^)]*)\)", target["expr"])
+                for label in clause.split(",")
+            } - {"le"}
+            missing = [g for g in grouped if f"{{{{{g}}}}}" not in target["legendFormat"]]
+            assert missing == [], f"{panel['title']}: {target['legendFormat']}"
+
+
+def test_providers_measured_differently_are_never_summed() -> None:
+    """Latency and failure reasons mean different things at each provider."""
+    overview = boards()["sms-delivery-overview"]
+    for panel, target in targets(overview):
+        expr = target["expr"]
+        if re.search(r"sms_delivery_latency|sms_message_failures_total", expr):
+            if panel.get("repeat") == "provider":
+                continue  # one copy of the panel per provider
+            clauses = re.findall(r"\bby \(([^)]*)\)", expr)
+            assert clauses and all("provider" in c for c in clauses), panel["title"]
+    heatmap = next(p for p in panels(overview) if p["type"] == "heatmap")
+    assert heatmap["repeat"] == "provider"
+
+
+def test_exporter_self_health_and_latency_trust_are_shown() -> None:
+    exprs = " ".join(t["expr"] for b in boards().values() for _, t in targets(b))
+    for metric in (
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+        "sms_exporter_build_info",
+        "sms_exporter_scrape_duration_seconds",
+        "sms_exporter_poll_lag_seconds",
+        "sms_exporter_store_size_bytes",
+        "sms_delivery_latency_uncertain_total",
+        "sms_messages_awaiting_read",
+    ):
+        assert metric in exprs, metric
