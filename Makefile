@@ -5,11 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
 
-<<<<<<< HEAD
-.PHONY: demo test lint typecheck pytest debian-tools dashboards bench mutation clean deploy-check
-=======
-.PHONY: demo test lint typecheck pytest debian-tools node-tools monitoring dashboards bench clean
->>>>>>> monitoring
+.PHONY: demo test lint typecheck pytest debian-tools node-tools monitoring dashboards bench mutation clean deploy-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,20 +70,12 @@ deploy-check: $(STAMP) debian-tools
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH)
 
-<<<<<<< HEAD
 # Mutation testing of the scheduler, tracker, governor, writer and intake (about an
 # hour; not part of `make test`). Scores and the last run's figures: tests/README.md.
 mutation: $(STAMP)
 	$(BIN)/pip install --quiet 'mutmut==2.5.1'
 	$(BIN)/python -m tests.mutation
 
-# Rebuild grafana/dashboards/*.json after editing grafana/build_dashboards.py.
-dashboards: $(STAMP)
-	$(BIN)/python grafana/build_dashboards.py
-
-clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .typecheck .mutmut-cache
-=======
 # Rebuild the rules, their healthy-traffic test and the dashboards from monitoring/.
 # Sites set their own: make monitoring JOB_SELECTOR='job="sms"' GRAFANA_URL=https://...
 JOB_SELECTOR ?= job="sms-delivery-exporter"
@@ -99,5 +87,5 @@ monitoring: $(STAMP)
 dashboards: monitoring
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .typecheck $(TYPECHECK)/node_modules $(TYPECHECK)/build
->>>>>>> monitoring
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .typecheck .mutmut-cache \
+	  $(TYPECHECK)/node_modules $(TYPECHECK)/build
