@@ -92,3 +92,43 @@ async def test_stopping_commits_what_is_queued(store: FailingStore) -> None:
     await asyncio.gather(task, return_exceptions=True)
     assert done == [2]
     assert await store.count_refs(open_only=True) == 2
+
+
+class SlowStore(FailingStore):
+    """Commits wait for the test to let them through, as on a saturated disk."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = asyncio.Event()
+        self.committing = False
+
+    async def apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
+        self.committing = True
+        await self.gate.wait()
+        await super().apply(updates, rows)
+
+
+async def test_pollers_cannot_outrun_the_disk(tmp_path: Path) -> None:
+    """Eight batches' worth may wait; beyond that offer() refuses and submit() waits for room."""
+    store = SlowStore(tmp_path / "slow.db")
+    await store.open()
+    await store.insert_refs([NewRef("a", f"r{n}", "", 0, 0, 0) for n in range(20)])
+    writer = Writer(store, OutcomeBook(Catalogue()), max_batch=1, max_delay=0.001)
+    task = await running(writer)
+    done: list[int] = []
+    assert writer.offer([finished(1)], [], partial(done.append, 1))
+    await wait_for(lambda: store.committing, what="a commit under way")
+    accepted = [writer.offer([finished(n)], [], partial(done.append, n)) for n in range(2, 12)]
+    # Eight results wait behind the stuck commit; the ninth and tenth are refused.
+    assert accepted.count(True) == 8 and accepted[-2:] == [False, False]
+    waiting = asyncio.create_task(writer.submit([finished(12)], [], partial(done.append, 12)))
+    for _ in range(5):  # submit() needs one turn of the loop to finish, were it not waiting
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    store.gate.set()
+    await wait_for(lambda: 12 in done, what="the waiting result committed")
+    assert waiting.done()
+    assert await store.count_refs(open_only=True) == 20 - len(done)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await store.close()

@@ -165,13 +165,11 @@ class Intake:
         self._seen_label_sets.add((account.name, values))
         zeros = zero_series(account.provider, account.name, values)
         self._book.ensure(
-            (name, self._book.catalogue.key(name, labels), 0.0) for name, labels, _ in zeros
+            (name, self._book.catalogue.key(name, labels)) for name, labels, _ in zeros
         )
 
     def _count_refused(self, raw_items: list[Any], errors: list[ItemError]) -> None:
         for index in {error.index for error in errors}:
-            account = (
-                self._validator.account_of(raw_items[index]) if index < len(raw_items) else None
-            )
+            account = self._validator.account_of(raw_items[index])
             if account is not None:
                 self._counts.inc(account, "invalid")

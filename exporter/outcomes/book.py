@@ -32,9 +32,9 @@ class OutcomeBook:
             series = self._values[name]
             series[key] = series.get(key, 0.0) + amount
 
-    def ensure(self, rows: Iterable[SeriesRow]) -> None:
-        """Create series at their current value (0 when new): zero-initialisation."""
-        for name, key, _ in rows:
+    def ensure(self, series: Iterable[tuple[str, str]]) -> None:
+        """Create series (name, storage key) at 0 unless they exist: zero-initialisation."""
+        for name, key in series:
             self._values[name].setdefault(key, 0.0)
 
     def load(self, rows: Iterable[SeriesRow]) -> None:
