@@ -8,6 +8,7 @@ rescheduled, untouched, dropped) and what is counted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +35,17 @@ from sms_delivery_exporter.api import (
     TransientError,
 )
 from sms_delivery_exporter.metrics import AccountHealth
+from sms_delivery_exporter.metrics.health import PauseReason
 from sms_delivery_exporter.outcomes import Catalogue, OutcomeBook
 from sms_delivery_exporter.outcomes.catalogue import DROPPED, FINAL, IN_FLIGHT
 from sms_delivery_exporter.polling import AccountGovernor, AccountPoller, Tracker, Writer
 from sms_delivery_exporter.polling.accounts import account_rules
-from sms_delivery_exporter.polling.governor import AUTH_BACKOFF, BLOCKED_PAUSE, THROTTLE_BACKOFF
+from sms_delivery_exporter.polling.governor import (
+    AUTH_BACKOFF,
+    BLOCKED_PAUSE,
+    FAILURE_BACKOFF,
+    THROTTLE_BACKOFF,
+)
 from sms_delivery_exporter.polling.tracker import PollResult
 from sms_delivery_exporter.store import DueRef, SqliteStore
 from tests.conftest import FakeClock
@@ -104,7 +111,7 @@ def account(tmp_path: Path) -> Account:
     poller = AccountPoller(
         provider=Scripted(settings, http),  # type: ignore[arg-type]
         tracker=Tracker(account_rules(configured, ())),
-        governor=AccountGovernor(health, clock=clock),
+        governor=AccountGovernor(health, clock=clock, jitter=lambda: 1.0),
         store=store,
         writer=Writer(store, book),
         clock=clock,
@@ -354,3 +361,81 @@ class TestCountsAndLogs:
         # saying how many it held back.
         assert warnings == [("transient", 0), ("timeout", 0), ("transient", 2)]
         assert all(r.account == "acct" for r in caplog.records)  # type: ignore[attr-defined]
+
+
+class TestEpisodes:
+    """A pause is one episode: calls on the wire when it began neither lengthen it nor count as
+    a further step; when it ends one probe goes first, and only its outcome lets the rest go."""
+
+    def test_outage_backs_off_after_three_failures_in_a_row(self, account: Account) -> None:
+        governor = account.poller.governor
+        for _ in range(2):
+            account.conclude([account.ref()], [], TransientError("x"))
+        assert governor.paused_for() == 0  # one or two stray 5xx cost nothing
+        account.conclude([account.ref()], [], TransientError("x", kind=ErrorKind.TIMEOUT))
+        assert governor.paused_for() == FAILURE_BACKOFF[0]
+        assert account.health.pause_reason is PauseReason.BACKOFF
+
+    def test_a_success_in_between_starts_the_count_over(self, account: Account) -> None:
+        for outcome in ("fail", "fail", "ok", "fail", "fail"):
+            if outcome == "ok":
+                account.conclude([account.ref()], [report(Status.SENT)])
+            else:
+                account.conclude([account.ref()], [], TransientError("x"))
+        assert account.poller.governor.paused_for() == 0
+
+    def test_backoff_doubles_per_episode_to_a_minute(self, account: Account) -> None:
+        governor = account.poller.governor
+        pauses = []
+        for _ in range(9):
+            for _ in range(3):  # the probe fails, then calls on the wire: one step only
+                account.conclude([account.ref()], [], TransientError("x"))
+            pauses.append(governor.paused_for())
+            account.clock.advance(pauses[-1])
+        assert pauses == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+
+    def test_backoff_has_jitter(self, tmp_path: Path) -> None:
+        health = AccountHealth("scripted", "acct")
+        clock = FakeClock()
+        governor = AccountGovernor(health, clock=clock)  # the real, random jitter
+        pauses = set()
+        for _ in range(20):
+            for _ in range(3):
+                governor.failed(TransientError("x"))
+            pauses.add(round(governor.paused_for(), 6))
+            governor.answered()
+            clock.advance(100)
+        assert len(pauses) > 10 and all(0.8 <= p <= 1.2 for p in pauses)
+
+    def test_refused_credentials_on_the_wire_are_one_episode(self, account: Account) -> None:
+        governor = account.poller.governor
+        for _ in range(4):  # four polls were in flight when the credentials were refused
+            account.conclude([account.ref()], [], AuthFailed("x"))
+        assert governor.paused_for() == AUTH_BACKOFF[0]
+        account.clock.advance(AUTH_BACKOFF[0])
+        account.conclude([account.ref()], [], AuthFailed("x"))  # the probe after the pause
+        assert governor.paused_for() == AUTH_BACKOFF[0] * 2
+
+    async def test_one_probe_after_a_pause(self, account: Account) -> None:
+        governor = account.poller.governor
+        account.conclude([account.ref()], [], Throttled("x", retry_after=5))
+        assert not governor.open()
+        account.clock.advance(5)
+        assert not governor.open()  # the pause is over, but the probe has not gone yet
+        assert await governor.admit() is True  # this call is the probe
+        second = asyncio.create_task(governor.admit())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not second.done()  # the others wait for the probe's outcome
+        governor.probe_done()
+        account.conclude([account.ref()], [report(Status.SENT)])  # the probe was answered
+        assert await second is False and governor.open()
+
+    async def test_a_failed_probe_pauses_again(self, account: Account) -> None:
+        governor = account.poller.governor
+        account.conclude([account.ref()], [], AuthFailed("x"))
+        account.clock.advance(AUTH_BACKOFF[0])
+        assert await governor.admit() is True
+        account.conclude([account.ref()], [], AuthFailed("x"))
+        governor.probe_done()
+        assert governor.paused_for() == AUTH_BACKOFF[0] * 2 and not governor.open()

@@ -19,6 +19,7 @@ from sms_delivery_exporter.api import (
 )
 from sms_delivery_exporter.config import ConfigError, parse_config
 from sms_delivery_exporter.testing import Scenario
+from sms_delivery_providers.sfmc.auth import parse_v2_token
 from sms_delivery_providers.sfmc.timestamps import parse_cst
 from sms_delivery_providers.sfmc_transactional.provider import (
     SfmcTransactionalProvider,
@@ -179,6 +180,30 @@ class TestAgainstSimulator:
         for message in messages:
             await provider.fetch_one(ref(message.id))
         assert simulator.auth.token_calls == 1
+
+    async def test_short_lived_tokens_serve_most_of_their_life(
+        self, serve: Serve, build_provider: Build
+    ) -> None:
+        """Tokens living one second (a fixed one-minute margin would renew them at every call)."""
+        simulator, provider = await simulator_and_provider(serve, build_provider)
+        simulator.auth.lifetime = 1.0
+        [message] = simulator.send(1)
+        started = time.monotonic()
+        calls = 0
+        while time.monotonic() - started < 2.5:
+            await provider.fetch_one(ref(message.id))
+            calls += 1
+            await asyncio.sleep(0.05)  # the pace of polls, not a wait for state
+        assert calls > 30
+        # Renewed when a tenth of the lifetime is left: about one token per 0.9 s.
+        assert simulator.auth.token_calls <= 4
+
+    def test_renewal_margin_grows_with_the_lifetime_up_to_a_minute(self) -> None:
+        now = 1_000.0
+        for lifetime, renew_after in ((1.0, 0.9), (20.0, 18.0), (1080.0, 1020.0), (3600.0, 3540.0)):
+            token = parse_v2_token({"access_token": "t", "expires_in": lifetime}, now)
+            assert token.renew_at - now == pytest.approx(renew_after)
+            assert token.expires_at - now == lifetime
 
     async def test_401_renews_token_and_retries_once(
         self, serve: Serve, build_provider: Build

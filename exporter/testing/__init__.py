@@ -17,6 +17,7 @@ from sms_delivery_exporter.testing.ports import free_port
 from sms_delivery_exporter.testing.scenario import Scenario
 from sms_delivery_exporter.testing.simulator import (
     SIMULATORS_GROUP,
+    Call,
     DemoSimulator,
     SimulatorBase,
     demo_simulators,
@@ -27,6 +28,7 @@ from sms_delivery_exporter.testing.truth import truth
 __all__ = [
     "FINAL_STAGES",
     "SIMULATORS_GROUP",
+    "Call",
     "Clock",
     "DemoSimulator",
     "FaultAnswers",

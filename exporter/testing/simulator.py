@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -37,6 +38,19 @@ class DemoSimulator(Protocol):
         """What really happened, as far as this provider's API can show it (see :func:`truth`)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One API call a simulator received: when it arrived, what it asked, what it got."""
+
+    arrived: float
+    method: str
+    path: str
+    status: int
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 class SimulatorBase:
     """What every simulator holds (clock, scenario, faults, request count) and the
     ``/_sim/`` endpoints it serves: ground truth, stats, scenario swap.
@@ -49,14 +63,26 @@ class SimulatorBase:
         self.factory = MessageFactory(scenario, clock)
         self.faults = Faults(self.factory)
         self.requests = 0
+        self.calls: list[Call] = []
+        """Every API call (not ``/_sim/``), in order of arrival, for tests of pacing and pauses."""
 
     def truth(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def add_control_routes(self, app: web.Application) -> None:
+        app.middlewares.append(self._log_calls)
         app.router.add_get("/_sim/truth", self._truth_route)
         app.router.add_get("/_sim/stats", self._stats_route)
         app.router.add_put("/_sim/scenario", self._scenario_route)
+
+    @web.middleware
+    async def _log_calls(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/_sim/"):
+            return await handler(request)
+        arrived = self.clock()
+        response = await handler(request)
+        self.calls.append(Call(arrived, request.method, request.path, response.status))
+        return response
 
     async def _truth_route(self, request: web.Request) -> web.Response:
         return web.json_response(self.truth())
