@@ -3,7 +3,6 @@ nothing sent while paused, one episode per refusal, a dead API called a few time
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sms_delivery_exporter.testing import Call, Scenario, SimulatorBase, demo_simulators
+from sms_delivery_exporter.testing import Call, Scenario, demo_simulators
 from sms_delivery_providers.d7.simulator import D7Simulator
 from sms_delivery_providers.sfmc_transactional.simulator import TransactionalSimulator
 from tests.conftest import API_KEY
@@ -207,7 +206,3 @@ class TestOutage:
             lambda: len(simulator.calls) > recovered + 40, timeout=20, what="full speed again"
         )
         assert value(exporter, "sms_exporter_provider_up", provider="namirial", account="eu") == 1
-
-
-def pairwise_gaps(calls: list[Call]) -> list[float]:
-    return [b.arrived - a.arrived for a, b in itertools.pairwise(calls)]
