@@ -23,10 +23,8 @@ def value(exporter: RunningExporter, name: str, **labels: str) -> float | None:
     return exporter.sample(name, labels)
 
 
-def account_block(
-    name: str, simulator: SimulatorBase, url: str, **overrides: Any
-) -> dict[str, Any]:
-    block: dict[str, Any] = {"provider": name, **simulator.account_options(url)}  # type: ignore[attr-defined]
+def account_block(name: str, simulator: Any, url: str, **overrides: Any) -> dict[str, Any]:
+    block: dict[str, Any] = {"provider": name, **simulator.account_options(url)}
     block["schedule"] = {"first_poll": "0s", "initial_interval": "100ms", "max_interval": "1s"}
     block.update(overrides)
     return block
