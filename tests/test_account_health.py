@@ -116,7 +116,7 @@ class TestNothingSentWhilePaused:
         block = account_block(provider, simulator, url, rate_limit=20, concurrency=8)
         config, _ = make_config(tmp_path, {"acct": block})
         _, client = await start_exporter(config)
-        sends = [simulator.demo_send() for _ in range(60)]  # type: ignore[attr-defined]
+        sends = [simulator.demo_send() for _ in range(60)]
         body = [{"account": "acct", **send} for send in sends]
         assert (await client.post("/api/v1/messages", json=body)).status == 202
         await wait_for(

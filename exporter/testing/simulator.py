@@ -17,6 +17,16 @@ from sms_delivery_exporter.testing.scenario import Scenario
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One API call a simulator received: when it arrived, what it asked, what it got."""
+
+    arrived: float
+    method: str
+    path: str
+    status: int
+
+
 class DemoSimulator(Protocol):
     """What the demo and the end-to-end tests need of a provider's simulator."""
 
@@ -24,6 +34,8 @@ class DemoSimulator(Protocol):
     """Its scenario is ``factory.scenario``; replace it to change what new messages do."""
     faults: Faults
     """The scenario's misbehaviour, and a count of what it served."""
+    calls: list[Call]
+    """Every API call it received."""
 
     def app(self) -> web.Application:
         """The simulated API, control endpoints included."""
@@ -36,16 +48,6 @@ class DemoSimulator(Protocol):
 
     def truth(self) -> dict[str, Any]:
         """What really happened, as far as this provider's API can show it (see :func:`truth`)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One API call a simulator received: when it arrived, what it asked, what it got."""
-
-    arrived: float
-    method: str
-    path: str
-    status: int
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
