@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from sms_delivery_exporter import __version__
+from sms_delivery_exporter.api.http import AttemptCountingRequest
 from sms_delivery_exporter.config import Config
 from sms_delivery_exporter.intake.registrar import Intake, intake_counter
 from sms_delivery_exporter.metrics import (
@@ -153,7 +154,9 @@ SESSION = web.AppKey("session", aiohttp.ClientSession)
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
     async with aiohttp.ClientSession(
-        connector=connector, headers={"User-Agent": f"sms-delivery-exporter/{__version__}"}
+        connector=connector,
+        headers={"User-Agent": f"sms-delivery-exporter/{__version__}"},
+        request_class=AttemptCountingRequest,
     ) as session:
         app[SESSION] = session
         yield

@@ -93,7 +93,7 @@ async def build_provider() -> Any:
         )
         session = aiohttp.ClientSession()
         sessions.append(session)
-        calls: list[tuple[str, float]] = []
+        calls: list[tuple[str, float | None]] = []
         http = ProviderHttp(
             session,
             limiter=RateLimiter(10_000),

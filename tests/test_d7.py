@@ -236,3 +236,43 @@ def test_unusable_parts_and_cost_are_left_out(field: str, value: object) -> None
 def test_boolean_recipient_count_is_refused() -> None:
     with pytest.raises(BadResponse, match="total_recipients"):
         parse_report({**SEED_EXAMPLE, "total_recipients": True}, settings())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("number_of_sms", 2**70, "number_of_sms"),
+        ("number_of_sms", 256, "number_of_sms"),
+        ("sms_cost", 1e12, "sms_cost"),
+        ("sms_cost", 100.01, "sms_cost"),
+    ],
+)
+def test_impossible_numbers_are_a_bad_answer(field: str, value: object, named: str) -> None:
+    """One SMS has at most 255 parts; no message costs more than 100: such an answer is not
+    believed (it is counted as bad_response and its numbers are never added)."""
+    body = with_status("delivered")
+    body["messages"][0][field] = value
+    with pytest.raises(BadResponse, match=f"{named} is implausible"):
+        parse_report(body, settings())
+
+
+def test_the_largest_possible_numbers_are_believed() -> None:
+    body = with_status("delivered")
+    body["messages"][0].update({"number_of_sms": 255, "sms_cost": 100.0})
+    [seen] = parse_report(body, settings()).observations
+    assert (seen.segments, seen.cost) == (255, 100.0)
+
+
+def test_implausible_recipient_count() -> None:
+    with pytest.raises(BadResponse, match="total_recipients is implausible"):
+        parse_report({**SEED_EXAMPLE, "total_recipients": 10**9}, settings())
+
+
+@pytest.mark.parametrize("country", [None, 44, ""])
+def test_no_country_is_other_when_counting_countries(country: object) -> None:
+    body = with_status("delivered")
+    body["messages"][0]["country"] = country
+    [counted] = parse_report(body, settings(country_label=True)).observations
+    assert counted.country == ""  # the tracker counts it as "other"
+    [ignored] = parse_report(body, settings()).observations
+    assert ignored.country is None  # not counting countries at all

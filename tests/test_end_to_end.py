@@ -70,6 +70,9 @@ async def test_metrics_equal_ground_truth(
             "throttle_rate": 0.02,
             "retry_after": 0.2,
             "malformed_rate": 0.02,
+            # Where the API can say them (d7): impossible numbers, and no country at all.
+            "absurd_rate": 0.03,
+            "no_country_share": 0.1,
             # A read receipt seen before delivery hides the latency (tested in test_tracking);
             # without reads every delivery is one latency observation.
             "read_share": 0.0,
@@ -113,11 +116,15 @@ async def test_metrics_equal_ground_truth(
     assert total(samples, "sms_messages_in_flight") == 0
     if simulator.account_options(url).get("country_label"):
         assert total(samples, "sms_messages_final_by_country_total") == messages
+        # Messages the API names no country for are counted as "other", not left out.
+        by_country = by_label(samples, "sms_messages_final_by_country_total", "country")
+        assert by_country.get("other", 0) > 0
     # Every fault the simulator served was seen and counted as what it was.
     served = simulator.faults.served
     assert served["malformed"] + served["error"] + served["throttle"] > 0
     errors = by_label(samples, "sms_exporter_provider_errors_total", "kind")
-    assert errors.get("bad_response", 0) == served["malformed"]
+    # Impossible numbers (2^70 parts) are bad answers too, and never added to a counter.
+    assert errors.get("bad_response", 0) == served["malformed"] + served["absurd"]
     assert errors.get("transient", 0) == served["error"]
     assert total(samples, "sms_exporter_throttled_total") == served["throttle"]
     assert exporter.stop() == 0

@@ -36,7 +36,7 @@ async def make_provider() -> AsyncIterator[Callable[..., Any]]:
         settings = NamirialSettings(
             provider="namirial", base_url=base_url, api_key=api_key, timeout=timeout
         )
-        calls: list[tuple[str, float]] = []
+        calls: list[tuple[str, float | None]] = []
         http = ProviderHttp(
             session,
             limiter=RateLimiter(1000),

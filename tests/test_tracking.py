@@ -331,7 +331,8 @@ class TestCountry:
     """Countries are counted under ISO codes only."""
 
     @pytest.mark.parametrize(
-        ("given", "label"), [("ae", "AE"), ("GB", "GB"), ("ZZ", "other"), ("Italy", "other")]
+        ("given", "label"),
+        [("ae", "AE"), ("GB", "GB"), ("ZZ", "other"), ("Italy", "other"), ("", "other")],
     )
     def test_bounded(self, given: str, label: str) -> None:
         from sms_delivery_exporter.outcomes.catalogue import FINAL_BY_COUNTRY

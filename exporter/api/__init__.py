@@ -48,7 +48,8 @@ the store, counting each message once, metrics. A provider only turns API
 answers into :class:`Observation` s and typed errors.
 
 Compatibility: :data:`API_VERSION` is ``major.minor``. A minor version adds
-names (1.1: :class:`CallGate`, :class:`Probe` and ``Provider.probe``); a major
+names (1.1: :class:`CallGate`, :class:`Probe`, ``Provider.probe``, ``statuses``,
+``reports_segments``, ``reports_cost``, plausibility bounds); a major
 version changes or removes them. Depend on the distribution
 ``sms-delivery-exporter`` with a range that keeps the major version you built
 against. Simulators for tests and the demo use :mod:`sms_delivery_exporter.testing`,
@@ -76,11 +77,16 @@ from sms_delivery_exporter.api.errors import (
     TransientError,
 )
 from sms_delivery_exporter.api.fields import (
+    MAX_MESSAGE_COST,
+    MAX_RECIPIENTS,
+    MAX_SEGMENTS,
     NumberHasher,
     amount_field,
     count_field,
     iso8601_seconds,
     parse_iso8601,
+    plausible,
+    segments_field,
 )
 from sms_delivery_exporter.api.hooks import PROJECT_NAME, hookimpl
 from sms_delivery_exporter.api.http import (
@@ -118,6 +124,9 @@ __all__ = [
     "API_VERSION",
     "FAILURE_STATUSES",
     "FINAL_STATUSES",
+    "MAX_MESSAGE_COST",
+    "MAX_RECIPIENTS",
+    "MAX_SEGMENTS",
     "OPEN_STATUSES",
     "OTHER",
     "PROJECT_NAME",
@@ -167,4 +176,6 @@ __all__ = [
     "iso8601_seconds",
     "parse_duration",
     "parse_iso8601",
+    "plausible",
+    "segments_field",
 ]

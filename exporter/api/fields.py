@@ -43,6 +43,28 @@ def parse_iso8601(value: object, field: str, *, naive_zone: tzinfo | None = None
         raise BadResponse(f"{field}: {exc}") from None
 
 
+MAX_SEGMENTS = 255
+"""One SMS has at most 255 parts (the concatenation header counts them in one byte)."""
+MAX_RECIPIENTS = 100_000
+"""More recipients than any provider accepts in one request."""
+MAX_MESSAGE_COST = 100.0
+"""More than any provider charges for one message, in any currency."""
+
+
+def plausible(value: float | None, at_most: float, field: str) -> float | None:
+    """``value`` if it could be true; :class:`BadResponse` (counted, never added) if it cannot."""
+    if value is not None and value > at_most:
+        raise BadResponse(f"{field} is implausible: more than {at_most:g}")
+    return value
+
+
+def segments_field(value: object, field: str) -> int | None:
+    """Billed parts of one message: a count of at most MAX_SEGMENTS."""
+    count = count_field(value)
+    plausible(count, MAX_SEGMENTS, field)
+    return count
+
+
 def count_field(value: object) -> int | None:
     """A provider's count (parts, recipients) if it is a real non-negative integer.
 

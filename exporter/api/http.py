@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,8 +20,9 @@ import aiohttp
 
 from sms_delivery_exporter.api.errors import BadResponse, ErrorKind, TransientError
 
-CallObserver = Callable[[str, float], None]
-"""Called once per request with (code, seconds): the HTTP status or an error kind."""
+CallObserver = Callable[[str, float | None], None]
+"""Called once per request with (code, seconds): the HTTP status or an error kind. A re-sent
+call is told once more, with code ``resent`` and no duration."""
 
 
 class CallGate(Protocol):
@@ -45,6 +47,27 @@ class _AlwaysOpen:
 
     def probe_done(self) -> None:  # pragma: no cover - never called: never a probe
         pass
+
+
+RESENT = "resent"
+"""The ``code`` of a call the HTTP client sent again after the server dropped the kept-alive
+connection it first went out on (aiohttp retries such idempotent calls by itself)."""
+
+_attempts: ContextVar[list[int] | None] = ContextVar("sms_delivery_attempts", default=None)
+
+
+class AttemptCountingRequest(aiohttp.ClientRequest):
+    """aiohttp makes one request object per attempt: counting them shows a silent re-send.
+
+    The host gives its client session this ``request_class``; the count goes to the
+    call's own counter, found in the task's context, so nothing is shared between calls.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        counter = _attempts.get()
+        if counter is not None:
+            counter[0] += 1
 
 
 class Pacer(Protocol):
@@ -127,6 +150,8 @@ class ProviderHttp:
         if not self._gate.open():
             probe = await self._gate.admit()
         started = time.perf_counter()
+        attempts = [0]
+        _attempts.set(attempts)
         try:
             # Only the arguments in use are passed: each one costs aiohttp work per call.
             options: dict[str, Any] = {"timeout": self._timeout, "allow_redirects": False}
@@ -150,5 +175,7 @@ class ProviderHttp:
         finally:
             if probe:
                 self._gate.probe_done()
+            if attempts[0] > 1:
+                self._observe(RESENT, None)
         self._observe(str(response.status), time.perf_counter() - started)
         return HttpResponse(status=response.status, headers=response.headers, body=body)

@@ -61,8 +61,9 @@ class AccountHealth:
     errors: dict[ErrorKind, int] = field(default_factory=lambda: dict.fromkeys(ErrorKind, 0))
     """Failed polls and refs given up, by kind: every kind from the start."""
 
-    def observe_call(self, code: str, seconds: float) -> None:
-        """One API call ended with an HTTP status or an error kind."""
+    def observe_call(self, code: str, seconds: float | None) -> None:
+        """One API call ended with an HTTP status or an error kind (``resent``: no duration)."""
         self.requests[code] = self.requests.get(code, 0) + 1
-        self.durations[bisect_left(REQUEST_BUCKETS, seconds)] += 1
-        self.duration_sum += seconds
+        if seconds is not None:
+            self.durations[bisect_left(REQUEST_BUCKETS, seconds)] += 1
+            self.duration_sum += seconds

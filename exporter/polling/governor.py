@@ -56,6 +56,8 @@ JITTER = (0.8, 1.2)
 """Backoff pauses are multiplied by a random factor in this range, so accounts do not march."""
 LOG_EVERY = 30.0
 """Seconds between two warnings of one kind for one account."""
+DEBUG_EVERY = 5.0
+"""Seconds between two debug lines of one kind for one account."""
 IDLE_WAKE = 1.0
 """Longest a waiting call sleeps without looking at the pause again."""
 
@@ -150,6 +152,11 @@ class AccountGovernor:
         health = self.health
         health.up = 1.0
         health.last_success = self._clock()
+        if self._probing or self._failures_in_a_row:
+            log.debug(
+                "account answering again",
+                extra={"account": self.account, "failed_calls_before": self._failures_in_a_row},
+            )
         self._failures_in_a_row = 0
         for backoff in (self._throttle, self._auth, self._outage):
             backoff.reset()
@@ -228,24 +235,36 @@ class AccountGovernor:
         if until > health.paused_until:
             health.paused_until = until
             health.pause_reason = reason
+            self._limited(
+                logging.DEBUG,
+                "account paused; one probe call when the pause ends",
+                f"pause:{reason.value}",
+                every=DEBUG_EVERY,
+                reason=reason.value,
+                seconds=round(seconds, 3),
+            )
         self._probing = True
 
     def _warn(self, message: str, kind: str, **fields: object) -> None:
         """One warning per kind and account every LOG_EVERY seconds: outages must not flood logs."""
-        now = self._clock()
-        last, suppressed = self._logged.get(kind, (float("-inf"), 0))
-        if now - last < LOG_EVERY:
-            self._logged[kind] = (last, suppressed + 1)
+        self._limited(logging.WARNING, message, kind, every=LOG_EVERY, kind=kind, **fields)
+
+    def _limited(
+        self, level: int, message: str, key: str, *, every: float, **fields: object
+    ) -> None:
+        """A log line at most every ``every`` seconds per key, saying how many it held back."""
+        if not log.isEnabledFor(level):
             return
-        self._logged[kind] = (now, 0)
-        log.warning(
+        now = self._clock()
+        last, suppressed = self._logged.get(key, (float("-inf"), 0))
+        if now - last < every:
+            self._logged[key] = (last, suppressed + 1)
+            return
+        self._logged[key] = (now, 0)
+        log.log(
+            level,
             message,
-            extra={
-                "account": self.account,
-                "kind": kind,
-                **fields,
-                "suppressed_since_last": suppressed,
-            },
+            extra={"account": self.account, **fields, "suppressed_since_last": suppressed},
         )
 
 

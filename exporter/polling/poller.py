@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 IDLE_WAKE = 1.0
 """Longest the dispatcher sleeps without looking at the store."""
+SUMMARY_EVERY = 10.0
+"""Seconds between two debug summaries of an account's polling."""
 
 
 class AccountPoller:
@@ -91,10 +93,33 @@ class AccountPoller:
         self._queue = asyncio.Queue(maxsize=self._concurrency)
         self._reserved.clear()
         async with asyncio.TaskGroup() as group:
+            group.create_task(self._summarise_forever())
             group.create_task(self._probe_forever())
             group.create_task(self._dispatch())
             for _ in range(self._concurrency):
                 group.create_task(self._work())
+
+    async def _summarise_forever(self) -> None:
+        """At debug level, what the account did in the last SUMMARY_EVERY seconds."""
+        health = self.governor.health
+        calls, errors = sum(health.requests.values()), sum(health.errors.values())
+        while True:
+            await asyncio.sleep(SUMMARY_EVERY)
+            if not log.isEnabledFor(logging.DEBUG):
+                continue
+            now_calls, now_errors = sum(health.requests.values()), sum(health.errors.values())
+            log.debug(
+                "polling",
+                extra={
+                    "account": self.account,
+                    "calls": now_calls - calls,
+                    "failed": now_errors - errors,
+                    "polling_now": len(self._reserved),
+                    "paused_for": round(self.governor.paused_for(), 3),
+                    "up": health.up,
+                },
+            )
+            calls, errors = now_calls, now_errors
 
     async def _probe_forever(self) -> None:
         """Check the credentials now and every ``probe_interval``, traffic or not."""
@@ -103,12 +128,16 @@ class AccountPoller:
             try:
                 probe = await self.provider.probe()
             except ProviderError as error:
+                log.debug(
+                    "credential check failed", extra={"account": self.account, "kind": error.kind}
+                )
                 self.governor.failed(error)
             except Exception as exc:  # a plugin bug: logged and counted, never fatal
                 self.governor.crashed(exc)
             else:
                 if probe is None:
                     return  # this API has no probe: health follows traffic alone
+                log.debug("credentials checked", extra={"account": self.account})
                 self.governor.answered()
                 if probe.balance is not None:
                     self.governor.health.balance = (probe.balance, probe.currency or "unknown")

@@ -42,6 +42,12 @@ class Scenario(BaseModel):
     malformed_rate: float = Field(0.0, ge=0, le=1, description="share answered with broken JSON")
     slow_rate: float = Field(0.0, ge=0, le=1, description="share answered only after slow_seconds")
     slow_seconds: float = Field(30.0, ge=0)
+    absurd_rate: float = Field(
+        0.0, ge=0, le=1, description="share of answers carrying impossible numbers (2^70 parts)"
+    )
+    no_country_share: float = Field(
+        0.0, ge=0, le=1, description="share of messages whose country the API leaves null"
+    )
     seed: int | None = None
 
     @model_validator(mode="after")

@@ -8,6 +8,8 @@ from urllib.parse import quote
 from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
 
 from sms_delivery_exporter.api import (
+    MAX_MESSAGE_COST,
+    MAX_RECIPIENTS,
     AuthFailed,
     BadResponse,
     HttpResponse,
@@ -26,6 +28,8 @@ from sms_delivery_exporter.api import (
     TransientError,
     amount_field,
     count_field,
+    plausible,
+    segments_field,
 )
 from sms_delivery_providers.d7.statuses import REASONS, STATUSES
 
@@ -127,6 +131,7 @@ def parse_report(body: Any, settings: D7Settings) -> RefReport:
     total = count_field(body.get("total_recipients"))
     if total is None:
         raise BadResponse("total_recipients is not a number")
+    plausible(total, MAX_RECIPIENTS, "total_recipients")
     channel = str(body.get("channel") or "sms").lower()
     observations = [_message(entry, channel, settings) for entry in body["messages"]]
     return RefReport(observations, complete=len(observations) >= total)
@@ -149,8 +154,9 @@ def _message(entry: Any, channel: str, settings: D7Settings) -> Observation:
         provider_status=raw,  # type: ignore[arg-type]
         reason=reason,
         channel=channel,
-        segments=count_field(parts),
-        cost=amount_field(cost),
+        segments=segments_field(parts, "number_of_sms"),
+        cost=plausible(amount_field(cost), MAX_MESSAGE_COST, "sms_cost"),
         currency=settings.currency,
-        country=country if settings.country_label and isinstance(country, str) else None,
+        # With country counting on, every final message counts: no country is "other".
+        country=(country if isinstance(country, str) else "") if settings.country_label else None,
     )

@@ -114,7 +114,11 @@ class D7Simulator(SimulatorBase):
             )
             # Recipients show up in the log one after another.
             member.stages = [(when + index * APPEAR_EVERY, stage) for when, stage in member.stages]
-            member.details = {"country": COUNTRIES[prefix], "cost": member.segments * COST_PER_PART}
+            unknown_country = rng.random() < self.factory.scenario.no_country_share
+            member.details = {
+                "country": None if unknown_country else COUNTRIES[prefix],
+                "cost": member.segments * COST_PER_PART,
+            }
             members.append(member)
         request = Request(
             str(uuid.UUID(int=rng.getrandbits(128), version=4)), self.clock(), members
@@ -142,6 +146,10 @@ class D7Simulator(SimulatorBase):
 
     def render(self, request: Request) -> dict[str, Any]:
         now = self.clock()
+        # Some answers carry impossible numbers: the exporter must not count them.
+        absurd = self.factory.rng.random() < self.factory.scenario.absurd_rate
+        if absurd:
+            self.faults.served["absurd"] += 1
         messages = []
         for member in request.recipients:
             if member.stages[0][0] > now:
@@ -153,7 +161,7 @@ class D7Simulator(SimulatorBase):
                     "country": member.details["country"],
                     "recipient": member.number,
                     "status": api_status(member, stage),
-                    "number_of_sms": member.segments,
+                    "number_of_sms": 2**70 if absurd else member.segments,
                     "sms_cost": member.details["cost"],
                     "schedule_time": None,
                 }

@@ -23,8 +23,8 @@ from sms_delivery_exporter.api import (
     Status,
     Throttled,
     TransientError,
-    count_field,
     parse_iso8601,
+    segments_field,
 )
 from sms_delivery_providers.namirial.reasons import REASONS, reason_for
 
@@ -152,7 +152,7 @@ def parse_message(message: dict[str, Any]) -> Observation:
         accepted_at=parse_iso8601(message.get("providerAcceptanceAt"), "providerAcceptanceAt"),
         changed_at=parse_iso8601(message.get("statusChangedAt"), "statusChangedAt"),
         channel=CHANNELS.get(channel, "other") if isinstance(channel, str) else "sms",
-        segments=count_field(segments),
+        segments=segments_field(segments, "sms.segments"),
         read=raw_status == "READ",
     )
 

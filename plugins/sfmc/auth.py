@@ -10,6 +10,7 @@ gets a fresh one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from sms_delivery_exporter.api import (
     Throttled,
     TransientError,
 )
+
+log = logging.getLogger(__name__)
 
 RENEW_FRACTION = 0.1
 """A token is renewed when this share of its lifetime is left..."""
@@ -126,9 +129,18 @@ class TokenSource:
             token = await self._request()
         except ProviderError as error:
             self._failure = error
+            log.debug("token request failed", extra={"kind": error.kind})
             raise
         self._failure = None
         self._token = token
+        now = self._clock()
+        log.debug(
+            "token renewed",
+            extra={
+                "lifetime": round(token.expires_at - now, 1),
+                "renew_in": round(token.renew_at - now, 1),
+            },
+        )
         return token
 
     def invalidate(self, token: Token) -> None:

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr
 
 from sms_delivery_exporter.api import (
+    MAX_RECIPIENTS,
     BadResponse,
     HttpResponse,
     NumberHasher,
@@ -22,6 +23,7 @@ from sms_delivery_exporter.api import (
     Status,
     TransientError,
     count_field,
+    plausible,
 )
 from sms_delivery_providers.sfmc.auth import (
     TokenSource,
@@ -153,6 +155,7 @@ def parse_deliveries(body: Any, hasher: NumberHasher) -> RefReport:
     count = count_field(body.get("count"))
     if count is None:
         raise BadResponse("count is not a number of recipients")
+    plausible(count, MAX_RECIPIENTS, "count")
     created = parse_cst(body.get("createDate", body.get("createdDate")), "createDate")
     tracking = body.get("tracking") or []
     if not isinstance(tracking, list):
