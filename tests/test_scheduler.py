@@ -214,3 +214,50 @@ class TestBlockedAccount:
         assert exporter.parts.healths["tx"].paused_until - time.time() > 250
         # The refs wait, untouched, for the block to lift.
         assert await exporter.store.count_refs("tx", open_only=True) == 5
+
+
+class TestFairness:
+    """New messages are polled on time even while read-receipt waits exceed the budget."""
+
+    async def test_first_polls_before_read_receipt_waits(
+        self, tmp_path: Path, start_namirial: Start, start_exporter: Start
+    ) -> None:
+        simulator, url = await start_namirial(
+            Scenario(
+                delivered=1,
+                undelivered=0,
+                rejected=0,
+                latency_median=0.2,
+                latency_sigma=0.1,
+                rcs_share=1.0,
+                read_share=0.0,  # never read: polled for a receipt until the window closes
+            )
+        )
+        schedule = {"first_poll": "500ms", "initial_interval": "200ms", "max_interval": "1s"}
+        account = namirial_account(url, API_KEY, rate_limit=20, concurrency=4, schedule=schedule)
+        config, _ = make_config(tmp_path, {"eu": account})
+        exporter, client = await start_exporter(config)
+        await register(client, "eu", [m.id for m in simulator.send(150)])
+        awaiting = {"provider": "namirial", "account": "eu", "channel": "rcs"}
+        await wait_for(
+            lambda: value(exporter, "sms_messages_awaiting_read", **awaiting) >= 100,
+            timeout=30,
+            what="read-receipt waits piling up beyond the budget",
+        )
+        # 150 waits want 150 polls a second; the account may make 20. New messages arrive:
+        new = simulator.send(10, channel="sms")
+        registered = time.time()
+        await register(client, "eu", [m.id for m in new])
+        ids = {m.id for m in new}
+
+        def first_polls() -> dict[str, float]:
+            seen: dict[str, float] = {}
+            for call in simulator.calls:
+                message_id = call.path.rsplit("/", 1)[-1]
+                if message_id in ids:
+                    seen.setdefault(message_id, call.arrived)
+            return seen
+
+        polled = await wait_for(lambda: len(first_polls()) == 10 and first_polls(), timeout=20)
+        # Planned 0.5 s after registration; ten calls at 20 a second take another 0.5 s.
+        assert max(polled.values()) - registered < 0.5 + 1.5
