@@ -17,7 +17,7 @@ from pathlib import Path
 
 PYTEST = f"{sys.executable} -m pytest -x -q -p no:cacheprovider --timeout 60"
 GROUPS: dict[str, list[str]] = {
-    "exporter/polling/governor.py": ["tests/test_poll_outcomes.py"],
+    "exporter/polling/governor.py": ["tests/test_poll_outcomes.py", "tests/test_provider_http.py"],
     "exporter/polling/tracker.py,exporter/polling/ref_state.py": [
         "tests/test_tracking.py",
         "tests/test_poll_outcomes.py",
@@ -28,7 +28,7 @@ GROUPS: dict[str, list[str]] = {
         "tests/test_batching.py",
         "tests/test_scheduler.py",
     ],
-    "exporter/intake": ["tests/test_intake.py"],
+    "exporter/intake": ["tests/test_intake.py", "tests/test_intake_edges.py"],
 }
 CACHE = Path(".mutmut-cache")
 
