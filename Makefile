@@ -71,10 +71,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH)
 
 # Mutation testing of the scheduler, tracker, governor, writer and intake (about an
-# hour; not part of `make test`). Scores and the last run's figures: tests/README.md.
+# hour; not part of `make test`; MUTATE=polling mutates only those). Scores: tests/README.md.
 mutation: $(STAMP)
 	$(BIN)/pip install --quiet 'mutmut==2.5.1'
-	$(BIN)/python -m tests.mutation
+	$(BIN)/python -m tests.mutation $(MUTATE)
 
 # Rebuild the rules, their healthy-traffic test and the dashboards from monitoring/.
 # Sites set their own: make monitoring JOB_SELECTOR='job="sms"' GRAFANA_URL=https://...

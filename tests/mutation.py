@@ -33,12 +33,16 @@ GROUPS: dict[str, list[str]] = {
 CACHE = Path(".mutmut-cache")
 
 
-def main() -> int:
+def main(only: list[str]) -> int:
+    """Mutate every group, or those whose paths contain one of ``only``."""
     if subprocess.run(["git", "diff", "--quiet"], check=False).returncode != 0:
         print("uncommitted changes: mutmut edits files in place; commit or stash first")
         return 2
-    CACHE.unlink(missing_ok=True)
+    if not only:
+        CACHE.unlink(missing_ok=True)
     for paths, tests in GROUPS.items():
+        if only and not any(part in paths for part in only):
+            continue
         print(f"== {paths}", flush=True)
         subprocess.run(
             [
@@ -85,4 +89,4 @@ def report() -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))
