@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -96,6 +98,26 @@ class RunningExporter:
     def sample(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
         """The sample with exactly these labels, None when absent."""
         return self.samples().get((name, frozenset((labels or {}).items())))
+
+
+def config_check(
+    path: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``sms-delivery-exporter --config.file PATH --config.check``, as a user runs it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sms_delivery_exporter",
+            "--config.file",
+            str(path),
+            "--config.check",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(env) if env is not None else None,
+        check=False,
+    )
 
 
 def providers() -> dict[str, ProviderClass]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sms_delivery_exporter.config import ConfigError, load_config, parse_config
-from tests.helpers import providers
+from tests.helpers import config_check, providers
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = """
@@ -57,20 +55,7 @@ class TestValid:
             "D7_API_TOKEN": "d7",
             "PATH": "/usr/bin:/bin",
         }
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "sms_delivery_exporter",
-                "--config.file",
-                str(ROOT / "config.example.yaml"),
-                "--config.check",
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
+        result = config_check(ROOT / "config.example.yaml", env)
         assert result.returncode == 0, result.stderr
         assert "OK" in result.stdout
         for provider in ("namirial", "sfmc_transactional", "sfmc_mobileconnect", "d7"):
@@ -161,19 +146,6 @@ class TestMistakes:
     def test_check_exits_1_listing_problems(self, tmp_path: Path) -> None:
         path = tmp_path / "config.yaml"
         path.write_text(GOOD + "    rate_limit: 0\n")
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "sms_delivery_exporter",
-                "--config.file",
-                str(path),
-                "--config.check",
-            ],
-            capture_output=True,
-            text=True,
-            env={"KEY": "k", "PATH": "/usr/bin:/bin"},
-            check=False,
-        )
+        result = config_check(path, {"KEY": "k", "PATH": "/usr/bin:/bin"})
         assert result.returncode == 1
         assert "accounts.eu.rate_limit" in result.stderr

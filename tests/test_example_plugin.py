@@ -15,7 +15,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from tests.helpers import by_label, total, wait_for
+from tests.helpers import by_label, config_check, total, wait_for
 from tests.processes import ExporterProcess
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sms-exporter-echo"
@@ -80,20 +80,7 @@ def test_config_check_lists_it(site: Path, tmp_path: Path) -> None:
     config.write_text(
         "accounts:\n  echo-main: {provider: echo, base_url: 'http://127.0.0.1:1', api_key: k}\n"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sms_delivery_exporter",
-            "--config.file",
-            str(config),
-            "--config.check",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
-    )
+    result = config_check(config, {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert "echo-main: provider echo" in result.stdout
     assert "echo" in result.stdout.splitlines()[-1]

@@ -22,6 +22,7 @@ from sms_delivery_exporter.api import (
     hookimpl,
 )
 from sms_delivery_exporter.plugin_host import PluginError, collect_providers, make_plugin_manager
+from tests.helpers import config_check
 
 BUILT_IN = {"d7", "namirial", "sfmc_mobileconnect", "sfmc_transactional"}
 
@@ -155,20 +156,7 @@ class TestIsolation:
         config.write_text(
             "accounts:\n  eu: {provider: namirial, api_key: k, base_url: 'http://127.0.0.1:1'}\n"
         )
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "sms_delivery_exporter",
-                "--config.file",
-                str(config),
-                "--config.check",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
-        )
+        result = config_check(config, {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
         assert result.returncode == 0, result.stderr
         assert "OK" in result.stdout
         assert "broken_sms" in result.stderr and "Traceback" not in result.stderr
