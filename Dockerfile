@@ -34,6 +34,9 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels /wheels/sms_delivery_exporter-*.whl
 USER 10001:10001
 WORKDIR /var/lib/sms-delivery-exporter
+# sms_exporter_build_info's revision label: docker build --build-arg REVISION=$(git rev-parse HEAD) .
+ARG REVISION=unknown
+ENV SMS_DELIVERY_EXPORTER_REVISION=$REVISION
 EXPOSE 19466
 # Liveness of the process (not readiness: /-/ready also reflects the store).
 # The image has no curl; Python asks. Another port: set SMS_EXPORTER_HEALTHCHECK_URL.
