@@ -34,11 +34,11 @@ def summary(
             f"concurrency {settings.concurrency}, tracking window "
             f"{format_duration(settings.schedule.tracking_window)}"
         )
-    lines.append(f"known providers: {', '.join(sorted(providers))} (plugin API {API_VERSION})")
     if web_config is not None:
         users = len(web_config.basic_auth_users)
         lines.append(
             f"web: {'TLS' if web_config.tls else 'plain HTTP'}"
             + (f", basic auth ({users} user(s))" if users else ", no basic auth")
         )
+    lines.append(f"known providers: {', '.join(sorted(providers))} (plugin API {API_VERSION})")
     return "\n".join(lines)

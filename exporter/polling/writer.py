@@ -107,7 +107,15 @@ class Writer:
                     return
                 # Disk full or locked: keep the results and try again; never drop them.
                 log.error("cannot commit poll results, retrying", extra={"error": str(exc)})
-                await asyncio.sleep(self._retry_delay)
+                try:
+                    await asyncio.sleep(self._retry_delay)
+                except asyncio.CancelledError:
+                    # Stopping: the batch surely failed, so it goes back for the last flush,
+                    # which tries it once more and says what it drops.
+                    self._updates[:0] = updates
+                    self._deltas[:0] = deltas
+                    self._callbacks[:0] = callbacks
+                    raise
         self._book.add(rows)
         for callback in callbacks:
             callback()

@@ -221,6 +221,11 @@ class SqliteStore:
                 db.close()
             if isinstance(exc, StoreError):
                 raise
+            if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_CORRUPT"):
+                raise StoreError(
+                    f"the store {self.path} is corrupt ({exc}): restore it from a backup, or"
+                    " move it away to start a new, empty store"
+                ) from None
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
         self._identity = (stat.st_dev, stat.st_ino)
         self._db = db
