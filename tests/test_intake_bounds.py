@@ -32,7 +32,8 @@ async def intake(
             "labels": {"keys": ["team", "tier"], "patterns": {"tier": "[a-z]+"}},
         },
     )
-    return await start_exporter(config)
+    started: tuple[RunningExporter, Any] = await start_exporter(config)
+    return started
 
 
 async def problems(response: Any) -> dict[str, Any]:

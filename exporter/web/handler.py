@@ -14,6 +14,7 @@ time of each connection's last activity for the connection cap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -105,14 +106,15 @@ class SafeAccessLogger(AbstractAccessLogger):
     """One debug line per request: method, route (never the raw path or a header), status."""
 
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
-        match_info = getattr(request, "match_info", None)
-        route = getattr(match_info, "route", None)
-        resource = getattr(route, "resource", None)
+        route = "(none)"  # a request refused before routing has no match info
+        with contextlib.suppress(AssertionError, AttributeError):
+            resource = request.match_info.route.resource  # type: ignore[attr-defined]
+            route = resource.canonical if resource is not None else route
         self.logger.debug(
             "request",
             extra={
                 "method": request.method[:16],
-                "route": resource.canonical if resource is not None else "(none)",
+                "route": route,
                 "status": response.status,
                 "bytes": response.body_length,
                 "seconds": round(time, 4),
