@@ -8,6 +8,8 @@ drops the token it used, so the retry gets a fresh one.
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,18 +37,27 @@ class Token:
 
 
 TokenParser = Callable[[Any, float], Token]
+_TOKEN = re.compile(r"[!-~]{1,8192}")
+"""A token goes into a header: visible ASCII only (a control character would make it two)."""
+
+
+def _token(value: object, field: str) -> str:
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise BadResponse(f"token answer has no usable {field}")
+    return value
 
 
 def parse_v2_token(body: Any, now: float) -> Token:
     """``{access_token, expires_in, rest_instance_url, ...}`` of ``/v2/token``."""
-    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
-        raise BadResponse("token answer has no access_token")
+    if not isinstance(body, dict):
+        raise BadResponse("token answer is not a JSON object")
+    value = _token(body.get("access_token"), "access_token")
     expires_in = body.get("expires_in", 1080)
-    if not isinstance(expires_in, int | float) or expires_in <= 0:
+    if not isinstance(expires_in, int | float) or not 0 < expires_in < math.inf:
         raise BadResponse("token answer has no usable expires_in")
     rest_url = body.get("rest_instance_url")
     return Token(
-        value=body["access_token"],
+        value=value,
         expires_at=now + float(expires_in),
         rest_url=rest_url.rstrip("/") if isinstance(rest_url, str) and rest_url else None,
     )
@@ -54,12 +65,13 @@ def parse_v2_token(body: Any, now: float) -> Token:
 
 def parse_legacy_token(body: Any, now: float) -> Token:
     """``{accessToken, expiresIn}`` of the legacy ``/v1/requestToken``."""
-    if not isinstance(body, dict) or not isinstance(body.get("accessToken"), str):
-        raise BadResponse("legacy token answer has no accessToken")
+    if not isinstance(body, dict):
+        raise BadResponse("legacy token answer is not a JSON object")
+    value = _token(body.get("accessToken"), "accessToken")
     expires_in = body.get("expiresIn", 3600)
-    if not isinstance(expires_in, int | float) or expires_in <= 0:
+    if not isinstance(expires_in, int | float) or not 0 < expires_in < math.inf:
         raise BadResponse("legacy token answer has no usable expiresIn")
-    return Token(value=body["accessToken"], expires_at=now + float(expires_in))
+    return Token(value=value, expires_at=now + float(expires_in))
 
 
 class TokenSource:
