@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import economy, intake, scale, scrape, throughput
+from bench import economy, hostile, intake, scale, scrape, throughput
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "throughput": throughput.run,
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "intake": intake.run,
     "scrape": scrape.run,
     "economy": economy.run,
+    "hostile": hostile.run,
 }
 
 
