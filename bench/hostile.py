@@ -34,9 +34,7 @@ def bodies() -> dict[str, tuple[bytes, str]]:
         "16M blank lines (NDJSON)": (b"\n" * MAX_BODY, NDJSON),
         # At the item cap, each item refused by validation (an id that is no UUID, padded).
         "10,000 invalid items, 1.6 KB each (NDJSON)": (
-            b"\n".join(
-                b'{"account":"bench","id":"' + b"z" * 1600 + b'"}' for _ in range(10_000)
-            ),
+            b"\n".join(b'{"account":"bench","id":"' + b"z" * 1600 + b'"}' for _ in range(10_000)),
             NDJSON,
         ),
     }
