@@ -34,7 +34,7 @@ from sms_delivery_exporter.metrics import (
 )
 from sms_delivery_exporter.outcomes import Catalogue, OutcomeBook, OutcomeRenderer
 from sms_delivery_exporter.polling import AccountPoller, Writer, build_poller, prune_forever
-from sms_delivery_exporter.store import Store, store_for, watch_store
+from sms_delivery_exporter.store import Store, store_for, watching
 from sms_delivery_exporter.web.keys import CONFIG, EXPOSITION, INTAKE, READINESS, REFRESH, Readiness
 from sms_delivery_exporter.web.routes import add_routes, client_max_size
 
@@ -137,20 +137,9 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 async def _store_watch(app: web.Application) -> AsyncIterator[None]:
     store, config = app[PARTS].store, app[PARTS].config.store
-    task = asyncio.create_task(
-        watch_store(
-            store,
-            interval=config.check_interval,
-            integrity_interval=config.integrity_check_interval,
-        ),
-        name="store watch",
-    )
-    try:
+    interval, integrity = config.check_interval, config.integrity_check_interval
+    async with watching(store, interval=interval, integrity_interval=integrity):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 SESSION = web.AppKey("session", aiohttp.ClientSession)

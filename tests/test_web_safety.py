@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -20,20 +19,6 @@ from tests.served import raw_request
 pytestmark = pytest.mark.slow
 TOKEN = "web-safety-token-0123456789"
 ID = "00000000-0000-4000-8000-000000000001"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ExporterProcess]]:
-    started: list[ExporterProcess] = []
-    yield started
-    for process in started:
-        process.stop()
 
 
 def exporter(

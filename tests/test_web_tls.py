@@ -7,7 +7,6 @@ import base64
 import shutil
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +76,6 @@ def client_context(pki: Path, *, certificate: bool = False) -> ssl.SSLContext:
     if certificate:
         context.load_cert_chain(pki / "client.crt", pki / "client.key")
     return context
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ExporterProcess]]:
-    started: list[ExporterProcess] = []
-    yield started
-    for process in started:
-        process.stop()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def start(

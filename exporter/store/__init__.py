@@ -12,7 +12,7 @@ from sms_delivery_exporter.store.health import PROBLEMS, StoreHealth
 from sms_delivery_exporter.store.interface import Store, StoreError
 from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
 from sms_delivery_exporter.store.sqlite import SqliteStore
-from sms_delivery_exporter.store.watch import watch_store
+from sms_delivery_exporter.store.watch import watch_store, watching
 
 __all__ = [
     "PROBLEMS",
@@ -27,6 +27,7 @@ __all__ = [
     "StoreHealth",
     "store_for",
     "watch_store",
+    "watching",
 ]
 
 

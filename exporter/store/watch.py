@@ -10,9 +10,10 @@ check less often, on a connection of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from sms_delivery_exporter.store.interface import Store
 
@@ -36,6 +37,23 @@ async def watch_store(
         if integrity:
             last_integrity = clock()
         await store.check(integrity=integrity)
+
+
+@contextlib.asynccontextmanager
+async def watching(
+    store: Store, *, interval: float, integrity_interval: float
+) -> AsyncIterator[None]:
+    """The watch running in the background for the duration of the block."""
+    task = asyncio.create_task(
+        watch_store(store, interval=interval, integrity_interval=integrity_interval),
+        name="store watch",
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def log_changes(store: Store, logged: dict[str, str]) -> None:
