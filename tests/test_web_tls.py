@@ -3,6 +3,7 @@ promtool, and a real Prometheus scraping over https (a wrong password takes the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import shutil
 import ssl
@@ -80,14 +81,14 @@ def client_context(pki: Path, *, certificate: bool = False) -> ssl.SSLContext:
 
 async def start(
     tmp_path: Path, web: Path, processes: list[ExporterProcess], session: aiohttp.ClientSession,
-    context: ssl.SSLContext,
+    context: ssl.SSLContext, *args: str,
 ) -> str:  # fmt: skip
     _, text = make_config(
         tmp_path,
         {"eu": namirial_account("http://127.0.0.1:9", "k", schedule={"first_poll": "1h"})},
         intake={"token": TOKEN},
     )
-    process = ExporterProcess(text, tmp_path, args=("--web.config.file", str(web)))
+    process = ExporterProcess(text, tmp_path, args=("--web.config.file", str(web), *args))
     processes.append(process)
     process.start()
     url = f"https://127.0.0.1:{process.port}"
@@ -162,6 +163,31 @@ async def test_client_certificates(
     with pytest.raises(aiohttp.ClientError):
         async with session.get(f"{url}/-/healthy", ssl=client_context(pki)) as response:
             await response.read()
+
+
+async def test_failed_handshakes_and_idle_connections_beyond_the_cap(
+    tmp_path: Path, pki: Path, processes: list[ExporterProcess], session: aiohttp.ClientSession
+) -> None:
+    context = client_context(pki)
+    web = web_config(tmp_path, pki)
+    url = await start(tmp_path, web, processes, session, context, "--web.max-connections", "4")
+    port = int(url.rsplit(":", 1)[1])
+    opened: list[asyncio.StreamWriter] = []
+    try:
+        for _ in range(20):  # not TLS at all: the handshake fails
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /metrics HTTP/1.1\r\n\r\n")
+            opened.append(writer)
+        for _ in range(10):  # TLS, then silence
+            _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+            opened.append(writer)
+        async with session.get(
+            f"{url}/metrics", ssl=context, headers=basic("prometheus", PASSWORD)
+        ) as response:
+            assert response.status == 200
+    finally:
+        for writer in opened:
+            writer.close()
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus")

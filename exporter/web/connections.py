@@ -23,6 +23,8 @@ from sms_delivery_exporter.web.handler import SafeRequestHandler
 log = logging.getLogger(__name__)
 
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+HANDSHAKE_TIMEOUT = 10.0
+"""A TLS handshake not done by then is dropped, so pending handshakes cannot pile up either."""
 
 
 class ConnectionGuard:
@@ -32,7 +34,10 @@ class ConnectionGuard:
         self._server = server
         self.limit = limit
         self._options = handler_options
-        self._open: dict[SafeRequestHandler, None] = {}  # in order of opening
+        # Connected handlers, in order of connection. A TLS connection counts once its
+        # handshake is done (a failed handshake never reaches its handler); pending
+        # handshakes are bounded by HANDSHAKE_TIMEOUT instead.
+        self._open: dict[SafeRequestHandler, None] = {}
         self.evicted = 0
         self.refused = 0
 
@@ -45,13 +50,16 @@ class ConnectionGuard:
             )
             return _Busy()
         handler = SafeRequestHandler(self._server, loop=asyncio.get_running_loop(), **self._options)
+        handler.on_made.append(self._opened)
         handler.on_lost.append(self._forget)
-        self._open[handler] = None
         return handler
 
     @property
     def open_connections(self) -> int:
         return len(self._open)
+
+    def _opened(self, handler: SafeRequestHandler) -> None:
+        self._open[handler] = None
 
     def _forget(self, handler: SafeRequestHandler) -> None:
         self._open.pop(handler, None)
@@ -113,6 +121,7 @@ class GuardedSite(web.BaseSite):
             ssl=self._ssl_context,
             backlog=self._backlog,
             reuse_address=True,
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT if self._ssl_context else None,
         )
         self._server = server
         if server.sockets:

@@ -44,7 +44,15 @@ class SafeRequestHandler(web.RequestHandler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.last_active = asyncio.get_running_loop().time()
+        self.on_made: list[Any] = []
+        """Called when connected: with TLS, once the handshake succeeded (a failed one never is)."""
         self.on_lost: list[Any] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.last_active = asyncio.get_running_loop().time()
+        for callback in self.on_made:
+            callback(self)
+        super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         self.last_active = asyncio.get_running_loop().time()
