@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
+DEBIAN_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager openssl:openssl chattr:e2fsprogs
 
 .PHONY: demo test lint typecheck pytest debian-tools node-tools monitoring dashboards bench mutation clean deploy-check
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import economy, fairness, intake, scale, scrape, throughput
+from bench import economy, fairness, hostile, intake, scale, scrape, throughput
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "throughput": throughput.run,
@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "scrape": scrape.run,
     "economy": economy.run,
     "fairness": fairness.run,
+    "hostile": hostile.run,
 }
 
 

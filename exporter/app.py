@@ -2,8 +2,8 @@
 
 :func:`create_app` makes every part and wires them; each resource is opened
 and closed by a cleanup context of its own, in this order (closed in reverse):
-the store (and the book and label budget it restores), the HTTP session, the
-writer, the pollers, the pruner. So stopping stops polling first, then commits
+the store (and the book and label budget it restores), its watch, the HTTP
+session, the writer, the pollers, the pruner. So stopping stops polling first, then commits
 what was polled, then closes the store. The CLI, the demo and the tests all
 run exactly this.
 """
@@ -33,11 +33,12 @@ from sms_delivery_exporter.metrics import (
     HealthCollector,
     SelfCollector,
     SelfStats,
+    StoreHealthCollector,
     build_info,
 )
 from sms_delivery_exporter.outcomes import Catalogue, OutcomeBook, OutcomeRenderer
 from sms_delivery_exporter.polling import AccountPoller, Writer, build_poller, prune_forever
-from sms_delivery_exporter.store import Store, store_for
+from sms_delivery_exporter.store import Store, store_for, watching
 from sms_delivery_exporter.web.keys import CONFIG, EXPOSITION, INTAKE, READINESS, REFRESH, Readiness
 from sms_delivery_exporter.web.routes import add_routes, client_max_size
 
@@ -95,6 +96,7 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     registry.register(SelfCollector(stats))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
+    registry.register(StoreHealthCollector(store))
     parts = Parts(
         config=config,
         store=store,
@@ -115,7 +117,7 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     app[EXPOSITION] = parts.exposition
     app[READINESS] = parts.readiness
     app[REFRESH] = lambda: _refresh(parts)
-    app.cleanup_ctx.extend([_store, _http_session, _writer, _polling, _pruning])
+    app.cleanup_ctx.extend([_store, _store_watch, _http_session, _writer, _polling, _pruning])
     add_routes(app, config)
     return app
 
@@ -146,6 +148,13 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await parts.store.close()
+
+
+async def _store_watch(app: web.Application) -> AsyncIterator[None]:
+    store, config = app[PARTS].store, app[PARTS].config.store
+    interval, integrity = config.check_interval, config.integrity_check_interval
+    async with watching(store, interval=interval, integrity_interval=integrity):
+        yield
 
 
 SESSION = web.AppKey("session", aiohttp.ClientSession)

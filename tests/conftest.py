@@ -107,3 +107,29 @@ async def build_provider() -> Any:
     yield build
     for session in sessions:
         await session.close()
+
+
+@pytest.fixture
+async def session() -> Any:
+    """An HTTP client session for the test."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+@pytest.fixture
+def processes() -> Any:
+    """Exporter processes a test starts: stopped (SIGTERM, then SIGKILL) when it ends."""
+    import contextlib
+    import subprocess
+
+    from tests.processes import ExporterProcess
+
+    started: list[ExporterProcess] = []
+    yield started
+    for process in started:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.stop()
+        if process.process is not None and process.process.poll() is None:
+            process.kill()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ class ExporterProcess:
         *,
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        open_files: int | None = None,
     ) -> None:
         self.workdir = workdir
         self.config_path = workdir / "config.yaml"
@@ -33,6 +35,8 @@ class ExporterProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = args
         self.env = env or {}
+        self.open_files = open_files
+        """The process's open-file limit (soft and hard), when a test needs a small one."""
         self.process: subprocess.Popen[bytes] | None = None
         self.runs = 0
 
@@ -55,7 +59,12 @@ class ExporterProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+            preexec_fn=self._limit if self.open_files is not None else None,
         )
+
+    def _limit(self) -> None:
+        assert self.open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     async def ready(self, session: aiohttp.ClientSession, timeout: float = 30) -> None:
         async def is_ready() -> bool:

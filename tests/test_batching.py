@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -52,10 +53,10 @@ async def test_refs_polled_in_batches(tmp_path: Path, start_exporter: Callable[.
     }
     config = parse_config(yaml.safe_dump(document), known, {})
     exporter, client = await start_exporter(config)
-    # Registered with a first poll in the past, so all 95 are due together.
-    body = [
-        {"account": "b", "id": f"r{n}", "submitted_at": "2026-01-01T00:00:00Z"} for n in range(95)
-    ]
+    # Registered with a first poll in the past (within the tracking window), so all 95
+    # are due together.
+    submitted = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    body = [{"account": "b", "id": f"r{n}", "submitted_at": submitted} for n in range(95)]
     response = await client.post("/api/v1/messages", json=body)
     assert response.status == 202
 

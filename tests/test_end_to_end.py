@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +29,7 @@ FAST = {"first_poll": "200ms", "initial_interval": "200ms", "max_interval": "1s"
 FINAL = "sms_messages_final_total"
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
-def processes() -> Any:
-    started: list[ExporterProcess] = []
-    yield started
-    for process in started:
-        process.stop()
+# `session` and `processes` (exporters stopped at the end) come from conftest.py.
 
 
 def final_by_status(samples: Samples) -> dict[str, float]:

@@ -259,5 +259,6 @@ class TestFairness:
             return seen
 
         polled = await wait_for(lambda: len(first_polls()) == 10 and first_polls(), timeout=20)
-        # Planned 0.5 s after registration; ten calls at 20 a second take another 0.5 s.
-        assert max(polled.values()) - registered < 0.5 + 1.5
+        # Planned 0.5 s after registration, and "a few seconds" at most on a busy machine;
+        # behind the waits (one priority class) they took over 8 s.
+        assert max(polled.values()) - registered < 0.5 + 3

@@ -43,7 +43,8 @@ async def running(
     config, _ = make_config(
         tmp_path,
         {"eu": namirial_account(url, API_KEY)},
-        intake={"token": TOKEN, "labels": {"keys": ["team"]}},
+        # A permissive pattern: the renderer's escaping is tested with quotes and backslashes.
+        intake={"token": TOKEN, "labels": {"keys": ["team"], "patterns": {"team": ".*"}}},
     )
     exporter, client = await start_exporter(config)
     return simulator, exporter, client
@@ -202,7 +203,11 @@ class TestExposure:
         assert exposure_problem(open_config, "::1") is None
         assert "without a token" in (exposure_problem(open_config, "0.0.0.0") or "")
         with_token, _ = make_config(tmp_path, account, intake={"token": "t"})
-        assert exposure_problem(with_token, "0.0.0.0") is None
+        # A token beyond loopback travels only over TLS, unless the config opts out.
+        assert "in clear" in (exposure_problem(with_token, "0.0.0.0") or "")
+        assert exposure_problem(with_token, "0.0.0.0", tls=True) is None
+        plaintext, _ = make_config(tmp_path, account, intake={"token": "t", "require_tls": False})
+        assert exposure_problem(plaintext, "0.0.0.0") is None
         explicit, _ = make_config(tmp_path, account, intake={"auth": "none"})
         assert exposure_problem(explicit, "10.0.0.1") is None
         disabled, _ = make_config(tmp_path, account, intake={"enabled": False})

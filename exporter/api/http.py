@@ -91,6 +91,8 @@ class HttpResponse:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadResponse(f"HTTP {self.status} body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadResponse(f"HTTP {self.status} body is nested too deeply") from None
 
     def retry_after(self) -> float | None:
         """Seconds from a numeric ``Retry-After`` header, if there is a usable one."""

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from sms_delivery_exporter import __version__
 from sms_delivery_exporter.process.event_loop import CHOICES
 from sms_delivery_exporter.process.logs import LEVELS
 from sms_delivery_exporter.web.listen import DEFAULT_LISTEN_ADDRESS
+from sms_delivery_exporter.web.serving import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+        return value
+
+    return parse
 
 
 def _add_common_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -55,6 +67,29 @@ def build_parser() -> argparse.ArgumentParser:
         dest="config_check",
         action="store_true",
         help="validate the config, print a summary, and exit",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        default=None,
+        help="TLS, client certificates and basic auth (exporter-toolkit format)",
+    )
+    parser.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=_positive(int),
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="open connections at most; beyond, the longest idle one is closed"
+        f" (default: {DEFAULT_MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--web.idle-timeout",
+        dest="idle_timeout",
+        type=_positive(float),
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="seconds a connection may stay without a complete request"
+        f" (default: {DEFAULT_IDLE_TIMEOUT:g})",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command")

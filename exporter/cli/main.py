@@ -12,6 +12,8 @@ from sms_delivery_exporter.config import ConfigError, load_config
 from sms_delivery_exporter.plugin_host import PluginError, collect_providers, make_plugin_manager
 from sms_delivery_exporter.process.logs import setup_logging
 from sms_delivery_exporter.web.listen import parse_listen_address
+from sms_delivery_exporter.web.serving import ServerOptions
+from sms_delivery_exporter.web.web_config import WebConfig, WebConfigError, load_web_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,8 +40,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    web_config = WebConfig()
+    if args.web_config_file is not None:
+        try:
+            web_config = load_web_config(args.web_config_file)
+        except WebConfigError as exc:
+            print(f"{args.web_config_file}: {len(exc.problems)} problem(s):", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 1
+    exposed = exposure_problem(config, host, tls=web_config.tls)
     if args.config_check:
-        print(summary(args.config_file, config, providers))
+        if exposed:
+            # The run would refuse it: so does the check (with the same flags).
+            print(
+                f"{args.config_file}: refused with --web.listen-address {args.listen}:",
+                file=sys.stderr,
+            )
+            print(f"  {exposed}", file=sys.stderr)
+            return 1
+        print(summary(args.config_file, config, providers, web_config))
         return 0
     if args.command == "track":
         from sms_delivery_exporter.cli.track import read_source, track
@@ -52,8 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_loop(
             track(config, host, port, args.account, args.file, raw, args.batch), "asyncio"
         )
-    exposed = exposure_problem(config, host)
     if exposed:
         print(f"error: {exposed}", file=sys.stderr)
         return 1
-    return serve(config, host, port, args.event_loop)
+    options = ServerOptions(web_config, args.max_connections, args.idle_timeout)
+    return serve(config, host, port, args.event_loop, options)

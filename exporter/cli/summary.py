@@ -7,9 +7,15 @@ from pathlib import Path
 
 from sms_delivery_exporter.api import API_VERSION, ProviderClass, format_duration
 from sms_delivery_exporter.config import Config
+from sms_delivery_exporter.web.web_config import WebConfig
 
 
-def summary(path: Path, config: Config, providers: Mapping[str, ProviderClass]) -> str:
+def summary(
+    path: Path,
+    config: Config,
+    providers: Mapping[str, ProviderClass],
+    web_config: WebConfig | None = None,
+) -> str:
     lines = [
         f"{path}: OK",
         f"store: {config.store.path} (retention {format_duration(config.store.retention)})",
@@ -27,6 +33,12 @@ def summary(path: Path, config: Config, providers: Mapping[str, ProviderClass]) 
             f"  {name}: provider {account.provider.name}, {settings.rate_limit:g} req/s, "
             f"concurrency {settings.concurrency}, tracking window "
             f"{format_duration(settings.schedule.tracking_window)}"
+        )
+    if web_config is not None:
+        users = len(web_config.basic_auth_users)
+        lines.append(
+            f"web: {'TLS' if web_config.tls else 'plain HTTP'}"
+            + (f", basic auth ({users} user(s))" if users else ", no basic auth")
         )
     lines.append(f"known providers: {', '.join(sorted(providers))} (plugin API {API_VERSION})")
     return "\n".join(lines)

@@ -32,7 +32,7 @@ async def track(
         else "application/x-ndjson"
     )
     try:
-        items = parse_body(raw, kind)
+        items = parse_body(raw, kind, max_items=sys.maxsize)
     except BodyError as exc:
         print(f"error: {source}: {exc}", file=sys.stderr)
         return 1

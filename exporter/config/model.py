@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from sms_delivery_exporter.api import Duration, ProviderClass, ProviderSettings
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+DEFAULT_LABEL_VALUE_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}"
+"""Application label values, unless ``intake.labels.patterns`` says otherwise for a key."""
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 RESERVED_LABELS = frozenset(
     {
@@ -45,6 +47,12 @@ class StoreConfig(BaseModel):
     synchronous: Literal["full", "normal"] = Field(
         "full", description="full: a commit survives power loss; normal: only a process crash"
     )
+    check_interval: Duration = Field(
+        5.0, gt=0, description="how often the file is looked at and a one-row write probed"
+    )
+    integrity_check_interval: Duration = Field(
+        600.0, gt=0, description="how often SQLite's quick integrity check runs"
+    )
 
 
 class LabelsConfig(BaseModel):
@@ -54,6 +62,25 @@ class LabelsConfig(BaseModel):
 
     keys: tuple[str, ...] = ()
     max_values_per_key: int = Field(20, ge=1, le=1000)
+    patterns: dict[str, str] = Field(
+        default_factory=dict,
+        description="per key, a regular expression its values must match whole"
+        f" (default {DEFAULT_LABEL_VALUE_PATTERN})",
+    )
+
+    @model_validator(mode="after")
+    def _patterns_of_keys(self) -> LabelsConfig:
+        for key, pattern in self.patterns.items():
+            if key not in self.keys:
+                raise ValueError(f"patterns.{key}: not one of the label keys")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"patterns.{key}: not a regular expression: {exc}") from None
+        return self
+
+    def pattern(self, key: str) -> str:
+        return self.patterns.get(key, DEFAULT_LABEL_VALUE_PATTERN)
 
     @field_validator("keys")
     @classmethod
@@ -78,7 +105,14 @@ class IntakeConfig(BaseModel):
         "token", description="none allows an open intake on a non-loopback address"
     )
     token: SecretStr | None = Field(None, description="bearer token applications send")
+    require_tls: bool = Field(
+        True, description="false allows a token over plain HTTP on a non-loopback address"
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    max_items: int = Field(10_000, ge=1, le=1_000_000, description="items per request")
+    read_timeout: Duration = Field(
+        30.0, gt=0, description="time a client has to send a whole request body"
+    )
     labels: LabelsConfig = LabelsConfig()
 
     @field_validator("token")

@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sms_delivery_exporter.api import iso8601_seconds
+from sms_delivery_exporter.api import format_duration, iso8601_seconds
 from sms_delivery_exporter.config import Account, LabelsConfig, validation_problems
+from sms_delivery_exporter.intake.label_values import LabelValueRules
 
 RESERVED_FIELDS = ("account", "submitted_at", "labels")
-MAX_LABEL_VALUE_LENGTH = 128
 FUTURE_TOLERANCE = 300.0
 """How far ahead of our clock a ``submitted_at`` may be (clock skew), in seconds."""
 
@@ -48,6 +48,7 @@ class ItemValidator:
     def __init__(self, accounts: Mapping[str, Account], labels: LabelsConfig) -> None:
         self._accounts = accounts
         self._label_keys = frozenset(labels.keys)
+        self._label_rules = LabelValueRules(labels)
         self._known = ", ".join(sorted(accounts)) or "(none)"
 
     def validate(
@@ -63,9 +64,8 @@ class ItemValidator:
 
     def account_of(self, raw: Any) -> str | None:
         """The item's account if it names a configured one (for counting refused items)."""
-        if isinstance(raw, dict) and raw.get("account") in self._accounts:
-            return str(raw["account"])
-        return None
+        account = raw.get("account") if isinstance(raw, dict) else None
+        return account if isinstance(account, str) and account in self._accounts else None
 
     def _item(self, index: int, raw: Any, now: float, errors: list[ItemError]) -> IntakeItem | None:
         if not isinstance(raw, dict):
@@ -76,11 +76,14 @@ class ItemValidator:
         account = self._accounts.get(account_name) if isinstance(account_name, str) else None
         if account_name is None:
             errors.append(ItemError(index, "account", "field required"))
+        elif not isinstance(account_name, str):
+            errors.append(ItemError(index, "account", "must be a string naming an account"))
         elif account is None:
             errors.append(
                 ItemError(index, "account", f"unknown account; configured accounts: {self._known}")
             )
-        submitted_at = self._submitted_at(index, raw.get("submitted_at"), now, errors)
+        window = account.settings.schedule.tracking_window if account is not None else None
+        submitted_at = self._submitted_at(index, raw.get("submitted_at"), now, window, errors)
         labels = self._labels(index, raw.get("labels"), errors)
         ref_key = None
         if account is not None:
@@ -108,7 +111,9 @@ class ItemValidator:
         return json.dumps(ref.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
     @staticmethod
-    def _submitted_at(index: int, value: Any, now: float, errors: list[ItemError]) -> float:
+    def _submitted_at(
+        index: int, value: Any, now: float, window: float | None, errors: list[ItemError]
+    ) -> float:
         if value is None:
             return now
         if not isinstance(value, str):
@@ -116,11 +121,23 @@ class ItemValidator:
             return now
         try:
             seconds = iso8601_seconds(value)
-        except ValueError as exc:
-            errors.append(ItemError(index, "submitted_at", str(exc)))
+        except (ValueError, OverflowError) as exc:
+            # Year 1 with a positive offset overflows datetime: still the sender's mistake.
+            message = str(exc) if isinstance(exc, ValueError) else "is out of range"
+            errors.append(ItemError(index, "submitted_at", message))
             return now
         if seconds > now + FUTURE_TOLERANCE:
             errors.append(ItemError(index, "submitted_at", "is in the future"))
+        elif window is not None and seconds < now - window:
+            # It would expire at once, and skew the oldest-in-flight gauge by decades.
+            errors.append(
+                ItemError(
+                    index,
+                    "submitted_at",
+                    "is older than the account's tracking window"
+                    f" ({format_duration(window)}): too old to track",
+                )
+            )
         return seconds
 
     def _labels(self, index: int, value: Any, errors: list[ItemError]) -> dict[str, str]:
@@ -137,10 +154,8 @@ class ItemValidator:
                 errors.append(ItemError(index, where, f"not a configured label key ({configured})"))
             elif not isinstance(label_value, str):
                 errors.append(ItemError(index, where, "must be a string"))
-            elif len(label_value) > MAX_LABEL_VALUE_LENGTH:
-                errors.append(
-                    ItemError(index, where, f"longer than {MAX_LABEL_VALUE_LENGTH} characters")
-                )
+            elif (problem := self._label_rules.problem(key, label_value)) is not None:
+                errors.append(ItemError(index, where, problem))
             else:
                 labels[key] = label_value
         return labels

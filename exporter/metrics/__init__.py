@@ -2,7 +2,8 @@
 
 Owns what is exposed about the exporter itself and how a scrape page is put
 together. Imports :mod:`sms_delivery_exporter.outcomes` (rendered on the same
-page) and :mod:`sms_delivery_exporter.api` (error kinds).
+page), :mod:`sms_delivery_exporter.store` (its health) and
+:mod:`sms_delivery_exporter.api` (error kinds).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sms_delivery_exporter.metrics.collectors import (
 from sms_delivery_exporter.metrics.counters import LabelledCounter
 from sms_delivery_exporter.metrics.exposition import Exposition
 from sms_delivery_exporter.metrics.health import AccountHealth
+from sms_delivery_exporter.metrics.store_health import StoreHealthCollector
 
 __all__ = [
     "AccountHealth",
@@ -28,5 +30,6 @@ __all__ = [
     "LabelledCounter",
     "SelfCollector",
     "SelfStats",
+    "StoreHealthCollector",
     "build_info",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from sms_delivery_exporter.outcomes import Catalogue, Delta, OutcomeBook
@@ -30,6 +31,7 @@ class Writer:
         max_batch: int = 2000,
         max_delay: float = 0.05,
         retry_delay: float = 1.0,
+        stop_timeout: float = 5.0,
     ) -> None:
         self._store = store
         self._book = book
@@ -37,6 +39,7 @@ class Writer:
         self._max_batch = max_batch
         self._max_delay = max_delay
         self._retry_delay = retry_delay
+        self._stop_timeout = stop_timeout
         self._updates: list[RefUpdate] = []
         self._deltas: list[Delta] = []
         self._callbacks: list[Callable[[], None]] = []
@@ -76,9 +79,12 @@ class Writer:
                     await asyncio.sleep(self._max_delay)
                 await self.flush()
         finally:
-            await asyncio.shield(self.flush())
+            # A store that cannot commit must not hold SIGTERM up for ever: what is
+            # left after stop_timeout is dropped (and logged), and simply polled again.
+            await asyncio.shield(self.flush(give_up_after=self._stop_timeout))
 
-    async def flush(self) -> None:
+    async def flush(self, *, give_up_after: float | None = None) -> None:
+        """Commit what is queued, retrying while the store fails (``give_up_after`` s at most)."""
         if not self._callbacks:
             self._has_work.clear()
             return
@@ -86,14 +92,30 @@ class Writer:
         self._updates, self._deltas, self._callbacks = [], [], []
         self._has_work.clear()
         rows = self._catalogue.rows(deltas)
+        started = time.monotonic()
         while True:
             try:
                 await asyncio.shield(self._store.apply(updates, rows))
                 break
             except StoreError as exc:
+                if give_up_after is not None and time.monotonic() - started >= give_up_after:
+                    log.error(
+                        "poll results not committed at shutdown: the store fails; those refs"
+                        " are polled again after a restart (no acknowledged ref is lost)",
+                        extra={"refs": len(updates), "series_rows": len(rows), "error": str(exc)},
+                    )
+                    return
                 # Disk full or locked: keep the results and try again; never drop them.
                 log.error("cannot commit poll results, retrying", extra={"error": str(exc)})
-                await asyncio.sleep(self._retry_delay)
+                try:
+                    await asyncio.sleep(self._retry_delay)
+                except asyncio.CancelledError:
+                    # Stopping: the batch surely failed, so it goes back for the last flush,
+                    # which tries it once more and says what it drops.
+                    self._updates[:0] = updates
+                    self._deltas[:0] = deltas
+                    self._callbacks[:0] = callbacks
+                    raise
         self._book.add(rows)
         for callback in callbacks:
             callback()

@@ -8,11 +8,14 @@ Imports only :mod:`sms_delivery_exporter.config` (its own settings).
 from __future__ import annotations
 
 from sms_delivery_exporter.config import StoreConfig
+from sms_delivery_exporter.store.health import PROBLEMS, StoreHealth
 from sms_delivery_exporter.store.interface import Store, StoreError
 from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
 from sms_delivery_exporter.store.sqlite import SqliteStore
+from sms_delivery_exporter.store.watch import watch_store, watching
 
 __all__ = [
+    "PROBLEMS",
     "DueRef",
     "InsertResult",
     "NewRef",
@@ -21,7 +24,10 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreError",
+    "StoreHealth",
     "store_for",
+    "watch_store",
+    "watching",
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from sms_delivery_exporter.store.health import StoreHealth
 from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
 
 
@@ -24,6 +25,13 @@ class Store(Protocol):
     @property
     def is_open(self) -> bool:
         """Opened and not closed since."""
+
+    @property
+    def health(self) -> StoreHealth:
+        """What is wrong with the store now (kept up to date by failures and :meth:`check`)."""
+
+    async def check(self, *, integrity: bool = False) -> None:
+        """Look for problems (the file gone, no room, writes refused; ``integrity``: damage)."""
 
     async def open(self) -> None:
         """Open (creating the schema if new), or :class:`StoreError` naming the problem."""

@@ -14,19 +14,29 @@ event loop and writes never contend. The public methods are the async
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
+from sms_delivery_exporter.store.health import StoreHealth
 from sms_delivery_exporter.store.interface import StoreError
+from sms_delivery_exporter.store.lock import StoreLock
 from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
 from sms_delivery_exporter.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 T = TypeVar("T")
+
+MIN_FREE_BYTES = 1024 * 1024
+"""Less free space than this beside the store: commits are about to fail (unwritable)."""
+_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 
 class SqliteStore:
@@ -37,31 +47,73 @@ class SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._synchronous = synchronous.upper()
         self._db: sqlite3.Connection | None = None
+        self._lock = StoreLock(path)
+        self._identity: tuple[int, int] | None = None
+        self.health = StoreHealth()
 
-    async def _run(self, work: Callable[[], T]) -> T:
-        """Run blocking work on the store's thread; SQLite errors become :class:`StoreError`."""
+    async def _run(self, work: Callable[[], T], *, write: bool = False) -> T:
+        """Run blocking work on the store's thread; SQLite errors become :class:`StoreError`.
+
+        Failures are noted in :attr:`health` (a failed write makes the store
+        unwritable until a write succeeds; a corrupt page makes it corrupt for good).
+        """
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+            result = await asyncio.get_running_loop().run_in_executor(self._executor, work)
         except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorname", "").startswith(_CORRUPT):
+                self.health.report("corrupt", f"SQLite found damage: {exc}")
+            elif write:
+                self.health.report("unwritable", f"a commit failed: {exc}")
             raise StoreError(f"the store {self.path} failed: {exc}") from exc
+        if write:
+            self.health.clear("unwritable")
+        return result
 
     @property
     def is_open(self) -> bool:
         return self._db is not None
 
     async def open(self) -> None:
-        await self._run(self._open)
+        """Lock the file, open it, and refuse it if it is empty or fails the integrity check."""
+        self._lock.acquire()
+        try:
+            await self._run(self._open)
+        except BaseException:
+            self._lock.release()
+            raise
 
     async def close(self) -> None:
-        """Close the connection and stop the store's thread."""
-        if self._db is not None:
-            await self._run(self._close)
-        self._executor.shutdown(wait=True)
+        """Close the connection, stop the store's thread, release the lock.
+
+        Never fails: an unwritable or vanished store still closes.
+        """
+        try:
+            if self._db is not None:
+                with contextlib.suppress(StoreError):
+                    await self._run(self._close)
+        finally:
+            self._executor.shutdown(wait=True)
+            self._lock.release()
+
+    async def check(self, *, integrity: bool = False) -> None:
+        """Look at the file, probe a write, and (``integrity``) run SQLite's quick check.
+
+        Problems found go to :attr:`health`; this never raises for them.
+        """
+        if self._db is None:
+            return
+        with contextlib.suppress(StoreError):
+            if await self._run(self._check_file):
+                await self._run(self._probe, write=True)
+        if integrity and "missing" not in self.health.problems:
+            problem = await asyncio.to_thread(self._integrity)
+            if problem is not None:
+                self.health.report("corrupt", f"integrity check: {problem}")
 
     async def insert_refs(
         self, refs: Sequence[NewRef], label_values: Iterable[tuple[str, str]] = ()
     ) -> InsertResult:
-        return await self._run(partial(self._insert_refs, refs, list(label_values)))
+        return await self._run(partial(self._insert_refs, refs, list(label_values)), write=True)
 
     async def due_refs(
         self,
@@ -74,7 +126,7 @@ class SqliteStore:
         return await self._run(partial(self._due_refs, account, now, limit, after, priority))
 
     async def apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
-        await self._run(partial(self._apply, updates, rows))
+        await self._run(partial(self._apply, updates, rows), write=True)
 
     async def next_poll_at(self, account: str) -> float | None:
         return await self._run(partial(self._min, _NEXT_POLL, account))
@@ -89,7 +141,7 @@ class SqliteStore:
         return await self._run(self._label_values)
 
     async def prune(self, finished_before: float, limit: int = 10_000) -> int:
-        return await self._run(partial(self._prune, finished_before, limit))
+        return await self._run(partial(self._prune, finished_before, limit), write=True)
 
     async def count_refs(self, account: str | None = None, *, open_only: bool = False) -> int:
         return await self._run(partial(self._count_refs, account, open_only))
@@ -111,6 +163,14 @@ class SqliteStore:
         return self._db
 
     def _open(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            if self.path.stat().st_size == 0:
+                # SQLite would take it for a new store: a truncated store must not start afresh.
+                raise StoreError(
+                    f"the store {self.path} is an empty file (0 bytes), not a store: restore it"
+                    " from a backup, or remove it to start a new, empty store"
+                )
+        db: sqlite3.Connection | None = None
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
@@ -123,17 +183,78 @@ class SqliteStore:
                     f"{self.path} has schema version {version}; this exporter knows up to"
                     f" {SCHEMA_VERSION} (it was written by a newer exporter)"
                 )
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise StoreError(
+                    f"the store {self.path} is corrupt (integrity check: {problems[0]}): restore"
+                    " it from a backup, or move it away to start a new, empty store"
+                )
             for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
                 db.executescript(f"BEGIN;{migration};PRAGMA user_version={number};COMMIT;")
-        except sqlite3.DatabaseError as exc:
+            stat = self.path.stat()
+        except (sqlite3.DatabaseError, StoreError, OSError) as exc:
+            if db is not None:
+                db.close()
+            if isinstance(exc, StoreError):
+                raise
+            if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_CORRUPT"):
+                raise StoreError(
+                    f"the store {self.path} is corrupt ({exc}): restore it from a backup, or"
+                    " move it away to start a new, empty store"
+                ) from None
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        self._identity = (stat.st_dev, stat.st_ino)
         self._db = db
 
     def _close(self) -> None:
         if self._db is not None:
-            self._db.execute("PRAGMA optimize")
-            self._db.close()
-            self._db = None
+            try:
+                self._db.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass  # an unwritable store still closes
+            finally:
+                self._db.close()
+                self._db = None
+
+    def _check_file(self) -> bool:
+        """The file is still the one opened and has room; False when a write probe is pointless."""
+        try:
+            stat = self.path.stat()
+        except OSError:
+            stat = None
+        if stat is None or (stat.st_dev, stat.st_ino) != self._identity:
+            self.health.report(
+                "missing",
+                f"the store file {self.path} was deleted or replaced while open: what is"
+                " committed now can never be read again",
+            )
+            return False
+        disk = os.statvfs(self.path.parent)
+        free = disk.f_bavail * disk.f_frsize
+        if free < MIN_FREE_BYTES:
+            self.health.report(
+                "unwritable", f"the file system holding {self.path} is full ({free} bytes free)"
+            )
+            return False
+        return True
+
+    def _probe(self) -> None:
+        """A tiny commit: a read-only file or file system, or a failing disk, shows at once."""
+        db = self._conn
+        with _transaction(db, synchronous="NORMAL"):
+            db.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (time.time(),))
+
+    def _integrity(self) -> str | None:
+        """SQLite's quick check on a connection of its own (a thread of its own: no poll waits)."""
+        try:
+            db = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True)
+            try:
+                problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            return str(exc)
+        return None if problems == ["ok"] else str(problems[0])
 
     def _insert_refs(
         self, refs: Sequence[NewRef], label_values: list[tuple[str, str]]

@@ -55,5 +55,12 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX refs_open_age;
     CREATE INDEX refs_in_flight_age ON refs (account, submitted_at) WHERE in_flight = 1;
     """,
+    # 3: one row the store watch writes, to prove that commits still work.
+    """
+    CREATE TABLE IF NOT EXISTS probe (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        at REAL NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

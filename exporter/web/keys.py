@@ -15,7 +15,7 @@ from sms_delivery_exporter.store import Store
 
 @dataclass
 class Readiness:
-    """Ready: the store is open and every account's poller has started."""
+    """Ready: the store is open and healthy, and every account's poller has started."""
 
     store: Store
     polling: bool = False
@@ -23,7 +23,13 @@ class Readiness:
 
     @property
     def ready(self) -> bool:
-        return self.polling and self.store.is_open
+        return self.polling and self.store.is_open and self.store.health.healthy
+
+    def why_not(self) -> str:
+        """What keeps the exporter from being ready, in a sentence."""
+        if self.store.is_open and not self.store.health.healthy:
+            return f"the store cannot keep what it acknowledges ({self.store.health.describe()})"
+        return "the store is not open or polling has not started"
 
 
 CONFIG = web.AppKey("config", Config)

@@ -54,8 +54,7 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    if request.app[READINESS].ready:
+    readiness = request.app[READINESS]
+    if readiness.ready:
         return web.Response(text="Ready.\n")
-    return web.Response(
-        status=503, text="Not ready: the store is not open or polling has not started.\n"
-    )
+    return web.Response(status=503, text=f"Not ready: {readiness.why_not()}.\n")

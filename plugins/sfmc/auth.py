@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,24 +48,34 @@ class Token:
     """When to ask for the next one."""
 
 
-def _token(value: str, now: float, lifetime: float, rest_url: str | None = None) -> Token:
+def _expiring(value: str, now: float, lifetime: float, rest_url: str | None = None) -> Token:
+    """A token renewed when a tenth of its lifetime is left, at most a minute before it expires."""
     margin = min(lifetime * RENEW_FRACTION, RENEW_MARGIN_CAP)
     return Token(value, now + lifetime, rest_url, now + lifetime - margin)
 
 
 TokenParser = Callable[[Any, float], Token]
+_TOKEN = re.compile(r"[!-~]{1,8192}")
+"""A token goes into a header: visible ASCII only (a control character would make it two)."""
+
+
+def _token(value: object, field: str) -> str:
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise BadResponse(f"token answer has no usable {field}")
+    return value
 
 
 def parse_v2_token(body: Any, now: float) -> Token:
     """``{access_token, expires_in, rest_instance_url, ...}`` of ``/v2/token``."""
-    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
-        raise BadResponse("token answer has no access_token")
+    if not isinstance(body, dict):
+        raise BadResponse("token answer is not a JSON object")
+    value = _token(body.get("access_token"), "access_token")
     expires_in = body.get("expires_in", 1080)
-    if not isinstance(expires_in, int | float) or expires_in <= 0:
+    if not isinstance(expires_in, int | float) or not 0 < expires_in < math.inf:
         raise BadResponse("token answer has no usable expires_in")
     rest_url = body.get("rest_instance_url")
-    return _token(
-        body["access_token"],
+    return _expiring(
+        value,
         now,
         float(expires_in),
         rest_url.rstrip("/") if isinstance(rest_url, str) and rest_url else None,
@@ -72,12 +84,13 @@ def parse_v2_token(body: Any, now: float) -> Token:
 
 def parse_legacy_token(body: Any, now: float) -> Token:
     """``{accessToken, expiresIn}`` of the legacy ``/v1/requestToken``."""
-    if not isinstance(body, dict) or not isinstance(body.get("accessToken"), str):
-        raise BadResponse("legacy token answer has no accessToken")
+    if not isinstance(body, dict):
+        raise BadResponse("legacy token answer is not a JSON object")
+    value = _token(body.get("accessToken"), "accessToken")
     expires_in = body.get("expiresIn", 3600)
-    if not isinstance(expires_in, int | float) or expires_in <= 0:
+    if not isinstance(expires_in, int | float) or not 0 < expires_in < math.inf:
         raise BadResponse("legacy token answer has no usable expiresIn")
-    return _token(body["accessToken"], now, float(expires_in))
+    return _expiring(value, now, float(expires_in))
 
 
 class TokenSource:

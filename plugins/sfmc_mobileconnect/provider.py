@@ -150,7 +150,7 @@ def parse_deliveries(body: Any, hasher: NumberHasher) -> RefReport:
     if not isinstance(body, dict):
         raise BadResponse("deliveries answer is not a JSON object")
     job = body.get("status")
-    if job not in JOB_STATES:
+    if not isinstance(job, str) or job not in JOB_STATES:
         raise BadResponse(f"unknown send status {str(job)[:30]!r}")
     count = count_field(body.get("count"))
     if count is None:
@@ -166,7 +166,7 @@ def parse_deliveries(body: Any, hasher: NumberHasher) -> RefReport:
             raise BadResponse("a tracking entry has no mobileNumber")
         try:
             code = int(entry.get("standardStatusCode"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
             raise BadResponse("a tracking entry has no numeric standardStatusCode") from None
         key = hasher(entry["mobileNumber"])
         highest[key] = max(code, highest.get(key, code))
