@@ -109,26 +109,27 @@ class SlowStore(FailingStore):
 
 
 async def test_pollers_cannot_outrun_the_disk(tmp_path: Path) -> None:
-    """Eight batches' worth may wait; beyond that offer() refuses and submit() waits for room."""
+    """Eight batches' worth may wait (here 16 results); beyond that offer() refuses and submit()
+    waits for room."""
     store = SlowStore(tmp_path / "slow.db")
     await store.open()
-    await store.insert_refs([NewRef("a", f"r{n}", "", 0, 0, 0) for n in range(20)])
-    writer = Writer(store, OutcomeBook(Catalogue()), max_batch=1, max_delay=0.001)
+    await store.insert_refs([NewRef("a", f"r{n}", "", 0, 0, 0) for n in range(30)])
+    writer = Writer(store, OutcomeBook(Catalogue()), max_batch=2, max_delay=0.001)
     task = await running(writer)
     done: list[int] = []
     assert writer.offer([finished(1)], [], partial(done.append, 1))
     await wait_for(lambda: store.committing, what="a commit under way")
-    accepted = [writer.offer([finished(n)], [], partial(done.append, n)) for n in range(2, 12)]
-    # Eight results wait behind the stuck commit; the ninth and tenth are refused.
-    assert accepted.count(True) == 8 and accepted[-2:] == [False, False]
-    waiting = asyncio.create_task(writer.submit([finished(12)], [], partial(done.append, 12)))
+    accepted = [writer.offer([finished(n)], [], partial(done.append, n)) for n in range(2, 20)]
+    # Sixteen results wait behind the stuck commit; the next two are refused.
+    assert accepted.count(True) == 16 and accepted[-2:] == [False, False]
+    waiting = asyncio.create_task(writer.submit([finished(20)], [], partial(done.append, 20)))
     for _ in range(5):  # submit() needs one turn of the loop to finish, were it not waiting
         await asyncio.sleep(0)
     assert not waiting.done()
     store.gate.set()
-    await wait_for(lambda: 12 in done, what="the waiting result committed")
+    await wait_for(lambda: 20 in done, what="the waiting result committed")
     assert waiting.done()
-    assert await store.count_refs(open_only=True) == 20 - len(done)
+    assert await store.count_refs(open_only=True) == 30 - len(done)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await store.close()
