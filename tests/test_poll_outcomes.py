@@ -23,6 +23,7 @@ from sms_delivery_exporter.api import (
     Observation,
     PaymentRequired,
     Provider,
+    ProviderError,
     ProviderHttp,
     ProviderSettings,
     RefInvalid,
@@ -376,6 +377,14 @@ class TestEpisodes:
         account.conclude([account.ref()], [], TransientError("x", kind=ErrorKind.TIMEOUT))
         assert governor.paused_for() == FAILURE_BACKOFF[0]
         assert account.health.pause_reason is PauseReason.BACKOFF
+
+    @pytest.mark.parametrize("answer", [PaymentRequired("x"), BadResponse("x")])
+    def test_any_answer_in_between_starts_the_count_over(
+        self, account: Account, answer: ProviderError
+    ) -> None:
+        for error in (TransientError("x"), TransientError("x"), answer, TransientError("x")):
+            account.conclude([account.ref()], [], error)
+        assert account.poller.governor.paused_for() == 0
 
     def test_a_success_in_between_starts_the_count_over(self, account: Account) -> None:
         for outcome in ("fail", "fail", "ok", "fail", "fail"):
