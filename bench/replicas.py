@@ -172,7 +172,7 @@ def run() -> dict[str, Any]:
             made.start()
             with psycopg.connect(made.url("template1"), autocommit=True) as connection:
                 connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            results = {"refs": REFS, "concurrency_per_replica": CONCURRENCY}
+            results: dict[str, Any] = {"refs": REFS, "concurrency_per_replica": CONCURRENCY}
             results |= poll_rates(Path(tmp), made)
             results["final"] = final_work(Path(tmp), made)
         finally:

@@ -7,7 +7,7 @@ nothing; a batch handed back is due again at once; one of them leads.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ from tests.helpers import wait_for
 from tests.postgres import PASSWORD
 
 FINAL = ("sms_messages_final_total", '{"status":"delivered"}')
-Open = Callable[..., Any]
+Open = Callable[..., Awaitable[PostgresStore]]
 
 
 @pytest.fixture

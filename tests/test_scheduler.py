@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sms_delivery_exporter.testing import Scenario
-from tests.conftest import API_KEY
 import pytest
 
+from sms_delivery_exporter.testing import Scenario
+from tests.conftest import API_KEY
 from tests.helpers import (
     RunningExporter,
     make_config,
