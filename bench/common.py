@@ -74,13 +74,11 @@ def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @contextmanager
-def load_server(workdir: Path, loop: str = "uvloop") -> Iterator[str]:
+def load_server(workdir: Path, loop: str = "uvloop", *, final: bool = False) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with process(
-        [sys.executable, "-m", "bench.server", "--port", str(port), "--loop", loop],
-        workdir / "server.log",
-    ):
+    args = [sys.executable, "-m", "bench.server", "--port", str(port), "--loop", loop]
+    with process([*args, *(["--final"] if final else [])], workdir / f"server-{port}.log"):
         wait_until_up(f"{url}/_sim/stats")
         yield url
 
@@ -125,9 +123,10 @@ def write_config(
     concurrency: int,
     schedule: dict[str, Any] | None = None,
     intake: dict[str, Any] | None = None,
+    store: dict[str, Any] | None = None,
 ) -> Path:
     document: dict[str, Any] = {
-        "store": {"path": str(workdir / "store.db")},
+        "store": store or {"path": str(workdir / "store.db")},
         "accounts": {
             ACCOUNT: {
                 "provider": "namirial",

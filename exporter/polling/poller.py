@@ -12,6 +12,12 @@ first polls and open messages, is served first whenever any of it is due;
 class 1, read-receipt waits and the long tail polled at the longest
 interval, gets what budget is left, one queue's worth at a time, so new
 messages are never starved by old ones.
+
+A shared store (PostgreSQL) leases the refs it hands out: the dispatcher
+takes only a queue's worth at a time, a batch that waited past half its
+lease (a long pause) is handed back rather than polled late, and so is a
+batch left without a result (a pause, a stop), so that any replica may poll
+it at once instead of when the lease runs out.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from sms_delivery_exporter.api import (
 from sms_delivery_exporter.polling.governor import AccountGovernor, Verdict
 from sms_delivery_exporter.polling.tracker import PollResult, Tracker
 from sms_delivery_exporter.polling.writer import Writer
-from sms_delivery_exporter.store import DueRef, Store
+from sms_delivery_exporter.store import DueRef, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +78,13 @@ class AccountPoller:
         settings = provider.settings
         self._concurrency = settings.concurrency
         self._batch_size = max(1, provider.batch_size)
-        self._queue: asyncio.Queue[list[DueRef]] = asyncio.Queue(maxsize=settings.concurrency)
+        self._queue: asyncio.Queue[tuple[float, list[DueRef]]] = asyncio.Queue(
+            maxsize=settings.concurrency
+        )
         self._reserved: set[int] = set()
+        self._lease = store.lease
+        self._unreported: dict[int, DueRef] = {}
+        """Leased refs taken from the store whose results are not with the writer yet."""
         self._wake = asyncio.Event()
         self._fetch_one_only = type(provider).fetch is Provider.fetch
 
@@ -92,12 +103,17 @@ class AccountPoller:
         # A fresh start (also after a crash) forgets batches that were never reported.
         self._queue = asyncio.Queue(maxsize=self._concurrency)
         self._reserved.clear()
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._summarise_forever())
-            group.create_task(self._probe_forever())
-            group.create_task(self._dispatch())
-            for _ in range(self._concurrency):
-                group.create_task(self._work())
+        self._unreported.clear()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._summarise_forever())
+                group.create_task(self._probe_forever())
+                group.create_task(self._dispatch())
+                for _ in range(self._concurrency):
+                    group.create_task(self._work())
+        finally:
+            # Stopping or crashed: what was taken and not polled is due again for everyone.
+            await asyncio.shield(self._hand_back(list(self._unreported.values())))
 
     async def _summarise_forever(self) -> None:
         """At debug level, what the account did in the last SUMMARY_EVERY seconds."""
@@ -145,6 +161,8 @@ class AccountPoller:
 
     async def _dispatch(self) -> None:
         queue_size = self._batch_size * self._concurrency
+        # What a shared store hands out is leased: take no more than the workers can start on.
+        first_take = queue_size if self._lease is not None else queue_size * 4
         # Per class, a cursor walks the due refs in schedule order, so that refs
         # already handed out are not read again; a pass ends when no due ref is
         # left after it, and the next pass starts at the head again.
@@ -153,7 +171,7 @@ class AccountPoller:
             await self._wait_unpaused()
             now = self._clock()
             self._wake.clear()
-            fresh = await self._take(0, now, queue_size * 4, cursors)
+            fresh = await self._take(0, now, first_take, cursors)
             if not fresh:
                 # Only what is left after every first poll and open message.
                 fresh = await self._take(1, now, queue_size, cursors)
@@ -161,10 +179,13 @@ class AccountPoller:
                 # Nothing due, or every due ref is being polled right now.
                 await self._idle(now, all_reserved=bool(self._reserved))
                 continue
+            if self._lease is not None:
+                self._unreported.update((row.id, row) for row in fresh)
+            taken = time.monotonic()
             for start in range(0, len(fresh), self._batch_size):
                 batch = fresh[start : start + self._batch_size]
                 self._reserved.update(row.id for row in batch)
-                await self._queue.put(batch)
+                await self._queue.put((taken, batch))
 
     async def _take(
         self, priority: int, now: float, limit: int, cursors: list[tuple[float, int] | None]
@@ -203,11 +224,33 @@ class AccountPoller:
         self._reserved.difference_update(row.id for row in batch)
         self._wake.set()
 
+    async def _hand_back(self, batch: Sequence[DueRef]) -> None:
+        """Refs taken and not polled: leases given back in the store, then reservations."""
+        if self._lease is not None and batch:
+            for row in batch:
+                self._unreported.pop(row.id, None)
+            try:
+                await self._store.release(batch)
+            except StoreError as exc:  # the leases run out by themselves
+                log.warning("could not hand refs back", extra={"error": str(exc)})
+        self._release(batch)
+
+    def _reported(self, batch: Sequence[DueRef]) -> None:
+        """The batch's results are with the writer: its leases end with their commit."""
+        if self._lease is not None:
+            for row in batch:
+                self._unreported.pop(row.id, None)
+
     async def _work(self) -> None:
         while True:
-            batch = await self._queue.get()
+            taken, batch = await self._queue.get()
             if self.governor.paused_for() > 0:
                 await self._wait_unpaused()
+            if self._lease is not None and time.monotonic() - taken > self._lease / 2:
+                # Held through a long pause: polled now, its lease could run out before the
+                # commit (and another replica poll it too). Any replica may take it again.
+                await self._hand_back(batch)
+                continue
             refs, readable, unreadable = self._parse(batch)
             outcomes: list[RefOutcome] = []
             failure: Exception | None = None
@@ -226,12 +269,11 @@ class AccountPoller:
                     failure = exc
             results = self.conclude(readable, unreadable, outcomes, failure)
             if results is None:
-                self._release(batch)
+                await self._hand_back(batch)
                 continue
-            updates = [update for update, _ in results]
-            deltas = [delta for _, ref_deltas in results for delta in ref_deltas]
-            if not self._writer.offer(updates, deltas, partial(self._release, batch)):
-                await self._writer.submit(updates, deltas, partial(self._release, batch))
+            self._reported(batch)
+            if not self._writer.offer(results, partial(self._release, batch)):
+                await self._writer.submit(results, partial(self._release, batch))
 
     def conclude(
         self,

@@ -129,6 +129,7 @@ class Tracker:
             None,
             state_changed=False,
             priority=self._priority(in_flight=True, interval=interval),
+            version=ref.version,
         )
         return update, []
 
@@ -145,7 +146,16 @@ class Tracker:
         ]
         record.dropped(error.kind, open_statuses or ([] if state.messages else [Status.PENDING]))
         self._end_read_waits(state, record, now, finished=True)
-        update = RefUpdate(ref.id, state.dump(), ref.polls + 1, now, None, now, in_flight=False)
+        update = RefUpdate(
+            ref.id,
+            state.dump(),
+            ref.polls + 1,
+            now,
+            None,
+            now,
+            in_flight=False,
+            version=ref.version,
+        )
         return update, record.deltas
 
     def failed(self, ref: DueRef, now: float) -> PollResult:
@@ -174,7 +184,9 @@ class Tracker:
         changed = bool(record.deltas)
         dumped = (state.dump() if state.messages else "") if changed else ref.state
         if finished:
-            update = RefUpdate(ref.id, dumped, polls, last_poll_at, None, now, in_flight=False)
+            update = RefUpdate(
+                ref.id, dumped, polls, last_poll_at, None, now, in_flight=False, version=ref.version
+            )
             return update, record.deltas
         interval = schedule.interval_after(max(polls, 1))
         in_flight = self._in_flight(state)
@@ -188,6 +200,7 @@ class Tracker:
             state_changed=changed,
             priority=self._priority(in_flight=in_flight, interval=interval),
             in_flight=in_flight,
+            version=ref.version,
         )
         return update, record.deltas
 

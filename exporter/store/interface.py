@@ -2,8 +2,9 @@
 
 A store commits a ref's state change and the outcome series changes it
 caused in one transaction, so a crash loses both or neither, and never
-counts a final status twice. SQLite is the embedded default; a second
-backend implements this Protocol.
+counts a final status twice. SQLite is the embedded default, one process's
+alone; PostgreSQL is shared by several exporter replicas, which lease the
+refs they poll and elect one leader to serve the shared series.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ class Store(Protocol):
     @property
     def health(self) -> StoreHealth:
         """What is wrong with the store now (kept up to date by failures and :meth:`check`)."""
+
+    @property
+    def lease(self) -> float | None:
+        """Seconds the refs :meth:`due_refs` hands out stay this exporter's; None when the
+        store is this process's alone (SQLite: nothing is leased, nothing is shared)."""
 
     async def check(self, *, integrity: bool = False) -> None:
         """Look for problems (the file gone, no room, writes refused; ``integrity``: damage)."""
@@ -59,10 +65,23 @@ class Store(Protocol):
 
         ``after`` resumes past the (next_poll_at, id) of the last ref handed
         out; each ref comes with its next_poll_at, the cursor of the next call.
+        A shared store leases the refs it hands out (for :attr:`lease` seconds):
+        no other exporter gets them until they are applied, released or expired.
         """
 
-    async def apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
-        """Commit poll results and the series changes they caused, atomically."""
+    async def release(self, refs: Sequence[DueRef]) -> None:
+        """Hand back refs that were not polled (a pause), so that they are due again at once."""
+
+    async def apply(
+        self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow] = ()
+    ) -> list[SeriesRow]:
+        """Commit poll results and the series changes they caused, atomically; the rows committed.
+
+        ``rows`` are committed with the batch; each update's own ``rows`` only
+        with it. In a shared store an update whose ref moved past its
+        ``version`` (its lease lost: another exporter polled it since) changes
+        nothing and counts nothing.
+        """
 
     async def next_poll_at(self, account: str) -> float | None:
         """When the account's earliest open ref is due."""
@@ -84,3 +103,10 @@ class Store(Protocol):
 
     async def size_bytes(self) -> int:
         """What the store takes on disk (for ``sms_exporter_store_size_bytes``)."""
+
+    async def lead(self, ttl: float) -> bool:
+        """Take or keep, for ``ttl`` seconds, the leadership of the exporters sharing the
+        store; whether this one holds it (a store of one process's: always)."""
+
+    async def resign(self) -> None:
+        """Give the leadership up, if held, so that another exporter takes it at once."""

@@ -42,6 +42,8 @@ class DueRef:
     polls: int
     last_poll_at: float | None
     state: str
+    version: int = 0
+    """The ref's version when it was handed out (a shared store's lease; 0 in SQLite)."""
 
 
 @dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per poll
@@ -60,3 +62,9 @@ class RefUpdate:
     """0: a first poll or an open message; 1: the long tail or a read-receipt wait."""
     in_flight: bool = True
     """A message of the ref is not final yet."""
+    version: int = 0
+    """The :attr:`DueRef.version` the poll read: a shared store applies the update only if
+    the ref is still at it (the lease still held), else it changes and counts nothing."""
+    rows: Sequence[SeriesRow] = ()
+    """The series changes this update causes, committed only with it (a shared store's
+    writers attach them here; SQLite's writer passes the batch's sum to apply instead)."""

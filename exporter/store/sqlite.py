@@ -73,6 +73,11 @@ class SqliteStore:
     def is_open(self) -> bool:
         return self._db is not None
 
+    @property
+    def lease(self) -> None:
+        """Nothing is leased: the lock makes the store this process's alone."""
+        return None
+
     async def open(self) -> None:
         """Lock the file, open it, and refuse it if it is empty or fails the integrity check."""
         self._lock.acquire()
@@ -125,8 +130,23 @@ class SqliteStore:
     ) -> list[tuple[float, DueRef]]:
         return await self._run(partial(self._due_refs, account, now, limit, after, priority))
 
-    async def apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
-        await self._run(partial(self._apply, updates, rows), write=True)
+    async def release(self, refs: Sequence[DueRef]) -> None:
+        """Nothing to do: refs are reserved in the poller's memory only."""
+
+    async def apply(
+        self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow] = ()
+    ) -> list[SeriesRow]:
+        """One process polls: every update applies, with ``rows`` (and any update's own)."""
+        own = [row for u in updates for row in u.rows]
+        every = [*rows, *own] if own else list(rows)
+        await self._run(partial(self._apply, updates, every), write=True)
+        return every
+
+    async def lead(self, ttl: float) -> bool:
+        return True
+
+    async def resign(self) -> None:
+        """Nothing to give up."""
 
     async def next_poll_at(self, account: str) -> float | None:
         return await self._run(partial(self._min, _NEXT_POLL, account))
