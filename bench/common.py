@@ -57,10 +57,15 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
         )
     try:
         yield proc
