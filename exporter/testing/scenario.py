@@ -42,6 +42,12 @@ class Scenario(BaseModel):
     malformed_rate: float = Field(0.0, ge=0, le=1, description="share answered with broken JSON")
     slow_rate: float = Field(0.0, ge=0, le=1, description="share answered only after slow_seconds")
     slow_seconds: float = Field(30.0, ge=0)
+    answer_delay: float = Field(
+        0.0,
+        ge=0,
+        description="seconds every answer takes; the fault is drawn after it, so calls on "
+        "the wire when the scenario changes get the new scenario's answers",
+    )
     seed: int | None = None
 
     @model_validator(mode="after")

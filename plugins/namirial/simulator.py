@@ -28,7 +28,7 @@ from sms_delivery_exporter.testing import (
 # Domestic A2P traffic through an Italian aggregator, as a healthy account sees it:
 # about 97.5% delivered; absent or unknown handsets are most failures, 1% of the
 # numbers are malformed or filtered; delivery reports within seconds (median 4 s,
-# p95 about 20 s); a third sent as RCS, most of those read within minutes; a rare
+# p95 about 15 s); a third sent as RCS, most of those read within minutes; a rare
 # 429 or 5xx.
 DEMO_SCENARIO = Scenario(
     delivered=0.975,
@@ -38,7 +38,7 @@ DEMO_SCENARIO = Scenario(
     rejected_reasons={"invalid_number": 3, "spam": 1},
     queue_seconds=0.5,
     latency_median=4.0,
-    latency_sigma=1.0,
+    latency_sigma=0.8,
     rcs_share=0.3,
     read_share=0.6,
     read_delay=60.0,
