@@ -159,7 +159,7 @@ async def test_label_sets_zeroed_again_after_a_restart(
     _, url = await start_namirial()
     account = namirial_account(url, "k", schedule={"first_poll": "1h"})
     config, _ = make_config(tmp_path, {"eu": account}, intake={"labels": {"keys": ["team"]}})
-    first, client = await start_exporter(config)
+    _, client = await start_exporter(config)
     await post(client, [{"account": "eu", "id": IDS[0], "labels": {"team": "payments"}}])
     await client.close()
     again, _ = await start_exporter(config)
