@@ -189,6 +189,21 @@ NEAR_MISSES = (
         config={"delivery_objective": 0.80},
     ),
     Case(
+        "near-credit-few",
+        "d7",
+        0.3,
+        "a quarter of a few messages rejected for insufficient credit: above the 20% share, "
+        "under 10 in a window (the first report: a page on one such rejection)",
+        normal={
+            "delivered": 0.722,
+            "undelivered": 0.028,
+            "rejected": 0.25,
+            "rejected_reasons": {"insufficient_credit": 1},
+        },
+        # Loose, so that only the credit rule may speak.
+        config={"delivery_objective": 0.5},
+    ),
+    Case(
         "near-throttle",
         "namirial",
         8,

@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 import yaml
 
+from monitoring.settings import Settings
 from sms_delivery_exporter.testing import Scenario, demo_simulators
 from sms_delivery_providers.d7.simulator import D7Simulator
 from tests.alerting_cases import (
@@ -32,6 +33,7 @@ from tests.alerting_cases import (
     CONTROLS,
     EXPORTER_ALERTS,
     NEAR_MISSES,
+    SCALE,
     Expected,
 )
 from tests.alerting_world import Notification, World
@@ -380,6 +382,36 @@ async def test_slow_burn_rates_open_tickets(world: World, session: aiohttp.Clien
     for account in ("slow-burn", "chronic"):
         for expected in BY_ACCOUNT[account].expect:
             await arrives(world, session, account, expected, within=SLOW)
+
+
+async def test_near_misses_were_near(world: World, session: aiohttp.ClientSession) -> None:
+    """The near misses' silence means something: each met the minimum volume its rule asks
+    and stayed under the share, or passed the share under the minimum volume."""
+    settings = Settings(scale=SCALE)
+    credit, calls = settings.window(10 * 60), settings.window(15 * 60)
+    span = f"[{int(time.time() - world.evaluated_since)}s:1s]"
+
+    async def most(expr: str, account: str) -> float:
+        expr = expr.replace("ACCOUNT", f'account="{account}"')
+        result = await world.prometheus.query(session, f"max_over_time(({expr}){span})")
+        return float(result[0]["value"][1]) if result else 0.0
+
+    def increase(metric: str, window: str, matchers: str = "") -> str:
+        return f"sum(increase({metric}{{ACCOUNT{matchers}}}[{window}]))"
+
+    rejected = increase("sms_message_failures_total", credit, ', reason="insufficient_credit"')
+    finals = increase("sms_messages_final_total", credit)
+    throttled = increase("sms_exporter_throttled_total", calls)
+    requests = increase("sms_exporter_provider_requests_total", calls)
+    failed = increase("sms_messages_final_total", credit, ', status=~"undelivered|rejected"')
+    assert await most(rejected, "near-credit") >= 10
+    assert 0.05 < await most(f"{rejected} / {finals}", "near-credit") < 0.2
+    assert await most(rejected, "near-credit-few") < 10
+    assert await most(f"{rejected} / {finals}", "near-credit-few") > 0.2
+    assert await most(requests, "near-throttle") >= 100
+    assert 0.01 < await most(f"{throttled} / {requests}", "near-throttle") < 0.1
+    # The lasting 12% failure share of `chronic`, no spike, met the spike's 10 failures.
+    assert await most(failed, "chronic") >= 10
 
 
 async def test_nothing_else_fired(world: World, session: aiohttp.ClientSession) -> None:

@@ -34,7 +34,7 @@ APPEAR_EVERY = 0.2
 # delivered, unreachable handsets and carrier failures most of the rest; a few messages
 # filtered as spam and, rarely, one refused for credit (an automatic top-up outrun by a
 # burst); delivery reports a little slower than domestic ones (median 6 s, p95 about
-# 40 s); a rare 429 or 5xx.
+# 25 s); a rare 429 or 5xx.
 DEMO_SCENARIO = Scenario(
     delivered=0.962,
     undelivered=0.028,
@@ -43,7 +43,7 @@ DEMO_SCENARIO = Scenario(
     rejected_reasons={"spam_content": 3, "insufficient_credit": 1},
     queue_seconds=0.5,
     latency_median=6.0,
-    latency_sigma=1.1,
+    latency_sigma=0.8,
     throttle_rate=0.005,
     error_rate=0.003,
 )

@@ -58,7 +58,7 @@ _ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 # Marketing sends to stored subscriber lists, as a healthy account sees them: lists
 # hold stale numbers, so about 95.5% delivered, more unknown subscribers than
 # transactional traffic; a few refusals by carriers or the aggregator; delivery
-# reports median 5 s, p95 about 25 s; a rare 429 or 5xx.
+# reports median 5 s, p95 about 20 s; a rare 429 or 5xx.
 DEMO_SCENARIO = Scenario(
     delivered=0.955,
     undelivered=0.033,
@@ -67,7 +67,7 @@ DEMO_SCENARIO = Scenario(
     rejected_reasons={"invalid_destination": 2, "carrier_rejected": 1, "aggregator_throttled": 1},
     queue_seconds=0.5,
     latency_median=5.0,
-    latency_sigma=1.0,
+    latency_sigma=0.8,
     throttle_rate=0.005,
     error_rate=0.002,
 )

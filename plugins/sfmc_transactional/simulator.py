@@ -37,7 +37,7 @@ DEMO_SCENARIO = Scenario(
     reasons={"unsubscribed": 3, "address_not_found": 2, "held": 1},
     queue_seconds=0.5,
     latency_median=4.0,
-    latency_sigma=1.0,
+    latency_sigma=0.8,
     throttle_rate=0.005,
     error_rate=0.002,
 )
