@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-import yaml
 from aiohttp import web
 
 from monitoring.rules import render
@@ -356,9 +355,3 @@ class World:
         parts = [f"--- {server.name}\n{server.log()}" for server in self.servers]
         parts += [f"--- exporter {n}\n{e.log()}" for n, e in self.exporters.items()]
         return "\n".join(parts)
-
-    def alertmanager_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = yaml.safe_load(
-            (self.alertmanager.workdir / "alertmanager.yml").read_text()
-        )
-        return config
