@@ -48,6 +48,12 @@ class Scenario(BaseModel):
     no_country_share: float = Field(
         0.0, ge=0, le=1, description="share of messages whose country the API leaves null"
     )
+    answer_delay: float = Field(
+        0.0,
+        ge=0,
+        description="seconds every answer takes; the fault is drawn after it, so calls on "
+        "the wire when the scenario changes get the new scenario's answers",
+    )
     seed: int | None = None
 
     @model_validator(mode="after")
