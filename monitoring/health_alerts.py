@@ -156,7 +156,10 @@ def poll_lag_alert(settings: Settings) -> Alert:
             f"max by ({ACCOUNT}) (sms_exporter_poll_lag_seconds{{{settings.job_selector}}})"
             f" > {settings.seconds(5 * MINUTE)}"
         ),
-        for_seconds=10 * MINUTE,
+        # 15 minutes: an account whose every call is refused (429s, an outage) lags from
+        # its first refusal; the blind page (15 + 2 minutes) must come first and hold
+        # this ticket back, not follow it.
+        for_seconds=15 * MINUTE,
         severity=TICKET,
         summary="Polling of an SMS account is falling behind",
         description=(

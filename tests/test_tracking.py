@@ -290,6 +290,27 @@ class TestSchedule:
         assert ref.total(FINAL, "sms", "expired") == 1  # on the provider's first channel
         assert ref.total(IN_FLIGHT, "pending") == 0
 
+    def test_failing_polls_back_off_to_the_cap(self) -> None:
+        """Every poll of a ref fails (a 402 does not pause the account): each retry waits
+        as long as the ref has gone without an answer, so the calls thin out."""
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 1))  # next in 2 s
+        now, gaps = T0 + 3, []
+        for _ in range(7):
+            update = ref.apply(track.failed(ref.row, now))
+            assert update.next_poll_at is not None and update.polls == 1
+            gaps.append(update.next_poll_at - now)
+            now = update.next_poll_at
+        assert gaps == [2, 4, 8, 16, 32, 60, 60]
+        # The first answer after them puts the ref back on its schedule.
+        update = ref.apply(track.report(ref.row, seen(Status.SENT), now))
+        assert update.next_poll_at == now + 4
+
+    def test_a_never_answered_ref_backs_off_from_its_submission(self) -> None:
+        ref, track = Ref(), tracker()
+        update = ref.apply(track.failed(ref.row, T0 + 10))
+        assert update.next_poll_at == T0 + 20
+
 
 class TestGone:
     """404 within the grace period retries; after it, and on invalid refs, the ref is dropped."""

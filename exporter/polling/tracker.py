@@ -159,10 +159,26 @@ class Tracker:
         return update, record.deltas
 
     def failed(self, ref: DueRef, now: float) -> PollResult:
-        """The poll got no usable answer: try again later, keep what we knew."""
+        """The poll got no usable answer: try again later, keep what we knew.
+
+        The wait is at least as long as the ref has gone without an answer, so a ref
+        whose every poll fails is retried at doubling intervals (up to the schedule's
+        cap) instead of at its old pace: an account answering only errors that do not
+        pause it (402s, unreadable bodies) is not hammered at its full rate.
+        """
         state = RefState.load(ref.state)
         record = self.recorder(ref.labels)
-        return self._conclude(ref, state, record, now, ref.polls, ref.last_poll_at, finished=False)
+        answered_at = ref.submitted_at if ref.last_poll_at is None else ref.last_poll_at
+        return self._conclude(
+            ref,
+            state,
+            record,
+            now,
+            ref.polls,
+            ref.last_poll_at,
+            finished=False,
+            wait_at_least=now - answered_at,
+        )
 
     def _conclude(
         self,
@@ -173,6 +189,7 @@ class Tracker:
         polls: int,
         last_poll_at: float | None,
         finished: bool,
+        wait_at_least: float = 0.0,
     ) -> PollResult:
         schedule = self.rules.schedule
         window_end = ref.submitted_at + schedule.tracking_window
@@ -188,7 +205,9 @@ class Tracker:
                 ref.id, dumped, polls, last_poll_at, None, now, in_flight=False, version=ref.version
             )
             return update, record.deltas
-        interval = schedule.interval_after(max(polls, 1))
+        interval = max(
+            schedule.interval_after(max(polls, 1)), min(wait_at_least, schedule.max_interval)
+        )
         in_flight = self._in_flight(state)
         update = RefUpdate(
             ref.id,
