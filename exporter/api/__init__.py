@@ -49,7 +49,11 @@ answers into :class:`Observation` s and typed errors.
 
 Compatibility: :data:`API_VERSION` is ``major.minor``. A minor version adds
 names (1.1: :class:`CallGate`, :class:`Probe`, ``Provider.probe``, ``statuses``,
-``reports_segments``, ``reports_cost``, plausibility bounds); a major
+``reports_segments``, ``reports_cost``, plausibility bounds; 1.2: discovery implemented:
+:class:`DiscoveryFeed`, :data:`FEED_KINDS`, ``DiscoverySettings.interval`` and
+``max_pages``, ``DiscoveryPage.position``, ``Discoverer.walks_back``; and the canary:
+``Provider.canary``, :class:`Canary`, :class:`CanarySettings`, :class:`CanarySendFailed`,
+:data:`E164`, :data:`GENERIC_SEND_ERRORS`); a major
 version changes or removes them. Depend on the distribution
 ``sms-delivery-exporter`` with a range that keeps the major version you built
 against. Simulators for tests and the demo use :mod:`sms_delivery_exporter.testing`,
@@ -58,9 +62,18 @@ which production provider code never imports.
 
 from __future__ import annotations
 
+from sms_delivery_exporter.api.canary import (
+    E164,
+    GENERIC_SEND_ERRORS,
+    Canary,
+    CanarySendFailed,
+    CanarySettings,
+)
 from sms_delivery_exporter.api.discovery import (
+    FEED_KINDS,
     DiscoveredMessage,
     Discoverer,
+    DiscoveryFeed,
     DiscoveryPage,
     DiscoverySettings,
 )
@@ -117,13 +130,16 @@ from sms_delivery_exporter.api.statuses import (
     Status,
 )
 
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 """``major.minor`` of this API (see the module docstring)."""
 
 __all__ = [
     "API_VERSION",
+    "E164",
     "FAILURE_STATUSES",
+    "FEED_KINDS",
     "FINAL_STATUSES",
+    "GENERIC_SEND_ERRORS",
     "MAX_MESSAGE_COST",
     "MAX_RECIPIENTS",
     "MAX_SEGMENTS",
@@ -135,8 +151,12 @@ __all__ = [
     "BadResponse",
     "CallGate",
     "CallObserver",
+    "Canary",
+    "CanarySendFailed",
+    "CanarySettings",
     "DiscoveredMessage",
     "Discoverer",
+    "DiscoveryFeed",
     "DiscoveryPage",
     "DiscoverySettings",
     "Duration",

@@ -19,6 +19,12 @@ import yaml
 from pydantic import ValidationError
 
 from sms_delivery_exporter.api import ProviderClass
+from sms_delivery_exporter.config.capabilities import (
+    MISSING,
+    canary_settings,
+    capability_block,
+    discovery_settings,
+)
 from sms_delivery_exporter.config.errors import ConfigError, format_validation_error
 from sms_delivery_exporter.config.model import ACCOUNT_NAME, Account, Config, Document
 
@@ -97,12 +103,24 @@ def _validate_account(
             f"known providers: {known_providers(providers)}"
         )
         return None
+    block = dict(block)
+    before = len(problems)
+    discovery = discovery_settings(
+        capability_block(name, provider, "discovery", block.pop("discovery", MISSING), problems)
+    )
+    canary = canary_settings(
+        capability_block(name, provider, "canary", block.pop("canary", MISSING), problems)
+    )
     try:
         settings = provider.Settings.model_validate(block)
     except ValidationError as exc:
         problems.extend(format_validation_error(exc, prefix=(("accounts", name))))
         return None
-    return Account(name=name, provider=provider, settings=settings)
+    if len(problems) > before:
+        return None
+    return Account(
+        name=name, provider=provider, settings=settings, discovery=discovery, canary=canary
+    )
 
 
 def _expand(

@@ -10,7 +10,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from sms_delivery_exporter.api import Duration, ProviderClass, ProviderSettings
+from sms_delivery_exporter.api import (
+    CanarySettings,
+    DiscoverySettings,
+    Duration,
+    ProviderClass,
+    ProviderSettings,
+)
 from sms_delivery_exporter.config.database_url import DatabaseUrl, parse_database_url
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -175,6 +181,15 @@ class Account:
     name: str
     provider: ProviderClass
     settings: ProviderSettings
+    discovery: DiscoverySettings | None = None
+    """The ``discovery:`` block: feeds whose messages are tracked without registration."""
+    canary: CanarySettings | None = None
+    """The ``canary:`` block (sends only when it says ``enabled: true``)."""
+
+    @property
+    def canary_on(self) -> bool:
+        """The account sends canaries (a block alone, not enabled, sends nothing)."""
+        return self.canary is not None and self.canary.enabled
 
 
 @dataclass(frozen=True)

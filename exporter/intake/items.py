@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sms_delivery_exporter.api import format_duration, iso8601_seconds
+from sms_delivery_exporter.api import RefModel, format_duration, iso8601_seconds
 from sms_delivery_exporter.config import Account, LabelsConfig, validation_problems
 from sms_delivery_exporter.intake.label_values import LabelValueRules
 
@@ -108,7 +108,7 @@ class ItemValidator:
                 for field, message in validation_problems(exc, unknown_field=unknown)
             )
             return None
-        return json.dumps(ref.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return ref_key(ref)
 
     @staticmethod
     def _submitted_at(
@@ -159,3 +159,8 @@ class ItemValidator:
             else:
                 labels[key] = label_value
         return labels
+
+
+def ref_key(ref: RefModel) -> str:
+    """How a ref is kept in the store: one text per ref, whoever registered or found it."""
+    return json.dumps(ref.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

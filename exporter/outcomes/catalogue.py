@@ -39,6 +39,7 @@ FINAL_BY_COUNTRY = "sms_messages_final_by_country_total"
 AWAITING_READ = "sms_messages_awaiting_read"
 LATENCY_UNCERTAIN = "sms_delivery_latency_uncertain_total"
 UNCERTAINTY_CAUSES = ("late_first_poll", "poll_gap", "read_first")
+TRACKED_FROM_DISCOVERY = "sms_messages_tracked_from_discovery_total"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,14 @@ SPECS = (
         "counter",
         "Final messages by destination country (ISO 3166 alpha-2), where an account enables it.",
         ("provider", "account", "country", "status"),
+        application_labels=False,
+    ),
+    SeriesSpec(
+        TRACKED_FROM_DISCOVERY,
+        "counter",
+        "Refs first found by discovery (a list endpoint or feed, by feed kind) and tracked"
+        " from there; also counted in sms_messages_tracked_total.",
+        ("provider", "account", "feed"),
         application_labels=False,
     ),
     SeriesSpec(READ, "counter", "RCS read receipts.", ("provider", "account", "channel")),

@@ -33,6 +33,7 @@ from sms_delivery_exporter.outcomes.catalogue import (
     READ,
     SEGMENTS,
     TRACKED,
+    TRACKED_FROM_DISCOVERY,
     UNCERTAINTY_CAUSES,
     Delta,
     bucket_label,
@@ -67,6 +68,11 @@ class OutcomeRecorder:
     def tracked(self, count: int = 1) -> None:
         self._add(TRACKED, (), count)
         self._add(IN_FLIGHT, (Status.PENDING.value,), count)
+
+    def discovered(self, feed_kind: str) -> None:
+        """A ref first found by discovery: tracked, and counted by the kind of its feed."""
+        self.tracked()
+        self.deltas.append((TRACKED_FROM_DISCOVERY, (self.provider, self.account, feed_kind), 1.0))
 
     def moved(self, old: Status, new: Status) -> None:
         """An open message changed status (or a pending ref became messages)."""

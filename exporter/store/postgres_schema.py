@@ -62,5 +62,14 @@ MIGRATIONS: tuple[str, ...] = (
         until double precision NOT NULL
     );
     """,
+    # 2: where discovery left each feed (see the SQLite store's migration 4).
+    """
+    CREATE TABLE feed_cursors (
+        account text NOT NULL,
+        feed text NOT NULL,
+        cursor text NOT NULL,
+        PRIMARY KEY (account, feed)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

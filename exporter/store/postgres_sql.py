@@ -15,9 +15,12 @@ WITH labels_in AS (
     ON CONFLICT DO NOTHING
 ),
 new AS (
-    INSERT INTO refs (account, ref_key, labels, submitted_at, tracked_at, next_poll_at)
+    INSERT INTO refs (account, ref_key, labels, submitted_at, tracked_at, next_poll_at,
+        state, polls, last_poll_at, finished_at, priority, in_flight)
     SELECT * FROM unnest(%(account)s::text[], %(ref_key)s::text[], %(labels)s::text[],
-        %(submitted_at)s::float8[], %(tracked_at)s::float8[], %(next_poll_at)s::float8[])
+        %(submitted_at)s::float8[], %(tracked_at)s::float8[], %(next_poll_at)s::float8[],
+        %(state)s::text[], %(polls)s::int[], %(last_poll_at)s::float8[],
+        %(finished_at)s::float8[], %(priority)s::smallint[], %(in_flight)s::bool[])
     ON CONFLICT (account, ref_key) DO NOTHING
     RETURNING account, ref_key
 ),
@@ -134,4 +137,11 @@ RESIGN = "DELETE FROM leader WHERE holder = %(holder)s"
 SIZE = """
 SELECT coalesce(sum(pg_total_relation_size(c)), 0)
 FROM unnest(ARRAY['refs', 'series', 'label_values', 'probe', 'leader']::regclass[]) AS c
+"""
+
+CURSOR = "SELECT cursor FROM feed_cursors WHERE account = %(account)s AND feed = %(feed)s"
+
+SAVE_CURSOR = """
+INSERT INTO feed_cursors (account, feed, cursor) VALUES (%(account)s, %(feed)s, %(cursor)s)
+ON CONFLICT (account, feed) DO UPDATE SET cursor = excluded.cursor
 """

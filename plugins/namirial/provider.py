@@ -2,52 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import ClassVar
 from urllib.parse import quote
 
-from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
+from pydantic import AnyHttpUrl, Field, SecretStr
 
 from sms_delivery_exporter.api import (
-    AuthFailed,
     BadResponse,
-    HttpResponse,
-    Observation,
     Probe,
     Provider,
-    ProviderError,
     ProviderHttp,
     ProviderSettings,
-    RefModel,
     RefNotFound,
     RefReport,
-    Status,
-    Throttled,
-    TransientError,
-    parse_iso8601,
-    segments_field,
 )
-from sms_delivery_providers.namirial.reasons import REASONS, reason_for
+from sms_delivery_providers.namirial.canary import NamirialCanary
+from sms_delivery_providers.namirial.discovery import NamirialDiscoverer
+from sms_delivery_providers.namirial.errors import error_for
+from sms_delivery_providers.namirial.message import parse_message
+from sms_delivery_providers.namirial.reasons import REASONS
+from sms_delivery_providers.namirial.ref import NamirialRef
 
-STATUSES: dict[str, Status] = {
-    "PROVIDER_ACCEPTANCE": Status.QUEUED,
-    "SENT": Status.SENT,
-    "DELIVERED": Status.DELIVERED,
-    "UNDELIVERED": Status.UNDELIVERED,
-    "REJECTED": Status.REJECTED,
-    "READ": Status.DELIVERED,  # plus a read event
-}
-CHANNELS = {"SMS": "sms", "RCS": "rcs"}
 PROBE_REFERENCE = "sms-delivery-exporter-probe"
 """A reference key no application uses: the probe lists its (no) messages."""
-
-MessageId = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-    ),
-]
 
 
 class NamirialSettings(ProviderSettings):
@@ -58,12 +35,6 @@ class NamirialSettings(ProviderSettings):
         description="status API host (the part before /api/)",
     )
     api_key: SecretStr = Field(description="sent as X-Api-Key")
-
-
-class NamirialRef(RefModel):
-    """A message id returned by the Namirial send API."""
-
-    id: MessageId = Field(description="the message UUID")
 
 
 class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
@@ -77,6 +48,8 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
     read_channels = frozenset({"rcs"})
     reports_segments = True
     batch_size: ClassVar[int] = 1
+    discovery = NamirialDiscoverer
+    canary = NamirialCanary
 
     def __init__(self, settings: NamirialSettings, http: ProviderHttp) -> None:
         super().__init__(settings, http)
@@ -98,7 +71,7 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
             return RefReport([parse_message(message)])
         if response.status == 404:
             raise RefNotFound("Namirial does not know this message id")
-        raise _error(response)
+        raise error_for(response)
 
     async def probe(self) -> Probe:
         """The list endpoint for a reference key nobody uses, one message at most."""
@@ -109,55 +82,8 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
             headers=self._headers,
         )
         if response.status != 200:
-            raise _error(response)
+            raise error_for(response)
         body = response.json()
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             raise BadResponse("list answer has no 'messages' list")
         return Probe()
-
-
-def _error(response: HttpResponse) -> ProviderError:
-    """The error for an answer neither 200 nor a 404 of the status endpoint."""
-    status = response.status
-    if status in (401, 403):
-        return AuthFailed(f"Namirial refused the API key (HTTP {status})")
-    if status == 429:
-        return Throttled("Namirial answered 429", retry_after=response.retry_after())
-    if status >= 500:
-        return TransientError(f"Namirial answered HTTP {status}")
-    return BadResponse(f"unexpected HTTP {status} from Namirial")
-
-
-def parse_message(message: dict[str, Any]) -> Observation:
-    """One ``message`` object of any Namirial status answer (or webhook)."""
-    raw_status = message.get("status")
-    status = STATUSES.get(raw_status) if isinstance(raw_status, str) else None
-    if status is None:
-        raise BadResponse(f"unknown message status {str(raw_status)[:40]!r}")
-    provider = message.get("provider")
-    provider = provider if isinstance(provider, dict) else {}
-    code = _text(provider.get("code"))
-    reason = None
-    if status in (Status.UNDELIVERED, Status.REJECTED):
-        reason = reason_for(_text(provider.get("message")), _text(provider.get("status")), code)
-    sms = message.get("sms")
-    segments = sms.get("segments") if isinstance(sms, dict) else None
-    channel = message.get("channel")
-    return Observation(
-        key="",
-        status=status,
-        provider_status=raw_status if isinstance(raw_status, str) else "",
-        code=code,
-        reason=reason,
-        accepted_at=parse_iso8601(message.get("providerAcceptanceAt"), "providerAcceptanceAt"),
-        changed_at=parse_iso8601(message.get("statusChangedAt"), "statusChangedAt"),
-        channel=CHANNELS.get(channel, "other") if isinstance(channel, str) else "sms",
-        segments=segments_field(segments, "sms.segments"),
-        read=raw_status == "READ",
-    )
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    return str(value)[:200]

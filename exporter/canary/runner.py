@@ -1,0 +1,136 @@
+"""One account's synthetic canary: send, follow until final or the deadline, count.
+
+Every ``interval`` (at least a minute: sending costs money) the canary sends
+one message to the configured test number, then asks the provider's status
+API about it at growing intervals until it is final or its ``deadline``
+passes. Its outcome goes to the ``sms_canary_*`` metrics only: probe traffic
+does not move the account's delivery ratios, and application alerts stay
+about applications. Sends go through an HTTP client of their own (its own
+one-call-at-a-time limit), so that a refused send never counts as a failing
+status API; status checks share the account's rate limit and health.
+
+The canary's own state is in memory: a restart loses at most the one
+canary in flight (counted neither way), and the next one is sent an
+``interval`` after the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from sms_delivery_exporter.api import (
+    AnyProvider,
+    Canary,
+    CanarySendFailed,
+    CanarySettings,
+    ErrorKind,
+    ProviderError,
+    RefModel,
+    RefReport,
+    Status,
+)
+from sms_delivery_exporter.metrics import CanaryStats
+
+log = logging.getLogger(__name__)
+
+FIRST_CHECK = 2.0
+"""Seconds from a send to its first status check; then doubling, up to a quarter deadline."""
+_ERROR_REASONS = {
+    ErrorKind.TIMEOUT: "timeout",
+    ErrorKind.CONNECTION: "connection",
+    ErrorKind.BAD_RESPONSE: "bad_response",
+}
+
+
+class AccountCanary:
+    """Sends and follows one account's canaries."""
+
+    def __init__(
+        self,
+        *,
+        account: str,
+        settings: CanarySettings,
+        canary: Canary,
+        provider: AnyProvider,
+        stats: CanaryStats,
+        leading: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.account = account
+        self.settings = settings
+        self.canary = canary
+        self.provider = provider
+        self.stats = stats
+        self._leading = leading
+        self._clock = clock
+
+    async def run(self) -> None:
+        """One canary now, then one every ``interval``, until cancelled."""
+        while True:
+            started = self._clock()
+            if self._leading():
+                await self.once()
+            await asyncio.sleep(max(0.0, started + self.settings.interval - self._clock()))
+
+    async def once(self) -> str:
+        """Send one canary and follow it to its result (one of ``CANARY_RESULTS``)."""
+        sent_at = self._clock()
+        try:
+            ref = await self.canary.send()
+        except CanarySendFailed as refused:
+            return self._send_failed(refused.reason, str(refused))
+        except ProviderError as error:
+            return self._send_failed(_ERROR_REASONS.get(error.kind, "other"), str(error))
+        except Exception as exc:  # a plugin bug: counted and logged, never fatal
+            log.exception("canary send crashed", extra={"account": self.account})
+            return self._send_failed("other", type(exc).__name__)
+        self.stats.sent += 1
+        result, latency = await self._follow(ref, sent_at)
+        self.stats.finished(result, latency=latency, at=self._clock())
+        if result != "delivered":
+            log.warning("canary not delivered", extra={"account": self.account, "result": result})
+        return result
+
+    def _send_failed(self, reason: str, message: str) -> str:
+        self.stats.send_error(reason)
+        log.warning(
+            "canary send failed",
+            extra={"account": self.account, "reason": reason, "error": message},
+        )
+        return "send_error"
+
+    async def _follow(self, ref: RefModel, sent_at: float) -> tuple[str, float | None]:
+        """(result, latency if delivered in time) of a sent canary."""
+        deadline = sent_at + self.settings.deadline
+        wait = FIRST_CHECK
+        while (left := deadline - self._clock()) > 0:
+            await asyncio.sleep(min(wait, left))
+            wait = min(wait * 2, max(self.settings.deadline / 4, FIRST_CHECK))
+            try:
+                outcomes = await self.provider.fetch([ref])
+            except ProviderError:
+                continue  # the status API's trouble is the poller's to report
+            report = outcomes[0] if outcomes else None
+            if not isinstance(report, RefReport) or not report.observations:
+                continue  # not known yet (a 404 right after the send)
+            result = self._result(report, sent_at)
+            if result is not None:
+                return result
+        return "timeout", None
+
+    def _result(self, report: RefReport, sent_at: float) -> tuple[str, float | None] | None:
+        statuses = {o.status for o in report.observations}
+        for seen in report.observations:
+            if seen.status is Status.DELIVERED:
+                clocks = seen.accepted_at is not None and seen.changed_at is not None
+                end = seen.changed_at if clocks and seen.changed_at else self._clock()
+                start = seen.accepted_at if clocks and seen.accepted_at else sent_at
+                latency = max(0.0, end - start)
+                in_time = end <= sent_at + self.settings.deadline
+                return ("delivered", latency) if in_time else ("timeout", None)
+        if statuses and statuses <= {Status.UNDELIVERED, Status.REJECTED, Status.EXPIRED}:
+            return "failed", None
+        return None
