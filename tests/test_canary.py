@@ -1,0 +1,184 @@
+"""The synthetic canary: Namirial's send API on the simulator, followed to its result.
+
+One canary at a time through :class:`AccountCanary` for each outcome and send
+error, then the exporter in-process: a canary sent at start shows on
+``/metrics``; a block that does not say ``enabled: true`` sends nothing; the
+test number appears nowhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sms_delivery_exporter.api import GENERIC_SEND_ERRORS
+from sms_delivery_exporter.canary import AccountCanary
+from sms_delivery_exporter.config import ConfigError
+from sms_delivery_exporter.metrics import CanaryStats
+from sms_delivery_exporter.testing import Scenario
+from sms_delivery_providers.namirial.canary import (
+    SEND_ERRORS,
+    NamirialCanary,
+    NamirialCanarySettings,
+)
+from sms_delivery_providers.namirial.provider import NamirialProvider
+from tests.conftest import API_KEY
+from tests.helpers import make_config, namirial_account, parse_samples, total, wait_for
+
+Start = Callable[..., Any]
+NUMBER = "+393401234567"
+FAST = Scenario(
+    delivered=1, undelivered=0, rejected=0, queue_seconds=0.05, latency_median=0.2, latency_max=0.5
+)
+
+
+def canary_block(url: str, **overrides: Any) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "enabled": True,
+        "to": NUMBER,
+        "send_url": url,
+        "username": "canary",
+        "password": "canary-password",
+        "deadline": "5s",
+    }
+    block.update(overrides)
+    return block
+
+
+@pytest.fixture
+async def canary(start_namirial: Start, build_provider: Start) -> Callable[..., Any]:
+    """An AccountCanary against a simulator with the given scenario: (canary, simulator)."""
+
+    async def make(scenario: Scenario = FAST, **overrides: Any) -> tuple[AccountCanary, Any]:
+        simulator, url = await start_namirial(scenario)
+        provider: NamirialProvider = build_provider(NamirialProvider, base_url=url, api_key=API_KEY)
+        settings = NamirialCanarySettings.model_validate(canary_block(url, **overrides))
+        reasons = tuple(sorted(NamirialCanary.reasons | GENERIC_SEND_ERRORS))
+        stats = CanaryStats("namirial", "eu", reasons, settings.deadline)
+        sender = NamirialCanary(provider.settings, settings, provider.http)
+        return (
+            AccountCanary(
+                account="eu", settings=settings, canary=sender, provider=provider, stats=stats
+            ),
+            simulator,
+        )
+
+    return make
+
+
+class TestOutcomes:
+    """Each canary ends in exactly one result, counted as an SRE would read it."""
+
+    async def test_delivered(self, canary: Callable[..., Any]) -> None:
+        account, simulator = await canary()
+        assert await account.once() == "delivered"
+        assert account.stats.sent == 1
+        assert account.stats.results["delivered"] == 1
+        assert sum(account.stats.latencies) == 1
+        assert account.stats.last_success is not None
+        sent = next(iter(simulator.messages.values()))
+        assert sent.number == NUMBER
+        assert sent.reference == "sms-delivery-exporter-canary"
+
+    async def test_failed(self, canary: Callable[..., Any]) -> None:
+        account, _ = await canary(
+            FAST.model_copy(update={"delivered": 0, "undelivered": 1, "reasons": {"spam": 1}})
+        )
+        assert await account.once() == "failed"
+        assert account.stats.last_success is None
+
+    async def test_timeout(self, canary: Callable[..., Any]) -> None:
+        """Never final within the deadline: a timeout, not a delivery."""
+        account, _ = await canary(
+            FAST.model_copy(update={"delivered": 0, "stuck": 1}), deadline="1s"
+        )
+        assert await account.once() == "timeout"
+        assert account.stats.results["timeout"] == 1
+        assert sum(account.stats.latencies) == 0
+
+    @pytest.mark.parametrize(("code", "reason"), sorted(SEND_ERRORS.items()))
+    async def test_send_errors_by_reason(
+        self, canary: Callable[..., Any], code: int, reason: str
+    ) -> None:
+        """Namirial's HTTP 500 {code, message} counted by a bounded reason."""
+        account, simulator = await canary()
+        simulator.send_errors.append(code)
+        assert await account.once() == "send_error"
+        assert account.stats.send_errors[reason] == 1
+        assert account.stats.sent == 0
+        assert simulator.messages == {}
+
+    async def test_wrong_credentials(self, canary: Callable[..., Any]) -> None:
+        account, _ = await canary(password="wrong")
+        assert await account.once() == "send_error"
+        assert account.stats.send_errors["auth"] == 1
+
+    async def test_send_api_down(self, canary: Callable[..., Any]) -> None:
+        account, _ = await canary(send_url="http://127.0.0.1:9")
+        assert await account.once() == "send_error"
+        assert account.stats.send_errors["connection"] == 1
+
+
+class TestExporter:
+    async def test_canary_on_metrics_and_number_nowhere(
+        self,
+        tmp_path: Path,
+        start_namirial: Start,
+        start_exporter: Start,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        simulator, url = await start_namirial(FAST)
+        simulator.send_errors.append(8)  # the first send fails; the next is a minute away
+        account = namirial_account(url, API_KEY, canary=canary_block(url, interval="1m"))
+        config, _ = make_config(tmp_path, {"eu": account})
+        _, client = await start_exporter(config)
+
+        async def results() -> dict[str, float]:
+            page = parse_samples(await (await client.get("/metrics")).text())
+            return {
+                result: total(page, "sms_canary_results_total", result=result)
+                for result in ("delivered", "send_error")
+            }
+
+        await wait_for(lambda: simulator.send_requests == 1, what="a canary at start")
+        await wait_for(results, what="canary results")
+        page_text = await (await client.get("/metrics")).text()
+        page = parse_samples(page_text)
+        assert total(page, "sms_canary_send_errors_total", reason="wrong_number") == 1
+        assert total(page, "sms_canary_sent_total") == 0
+        assert total(page, "sms_canary_deadline_seconds") == 5
+        assert NUMBER not in page_text
+        assert NUMBER not in caplog.text
+        assert "canary-password" not in caplog.text
+
+    async def test_off_unless_enabled(
+        self, tmp_path: Path, start_namirial: Start, start_exporter: Start
+    ) -> None:
+        simulator, url = await start_namirial(FAST)
+        block = canary_block(url)
+        del block["enabled"]
+        account = namirial_account(url, API_KEY, canary=block)
+        config, _ = make_config(tmp_path, {"eu": account})
+        _, client = await start_exporter(config)
+        await wait_for(lambda: simulator.requests >= 1, what="the probe")
+        page = parse_samples(await (await client.get("/metrics")).text())
+        assert [name for name, _ in page if name.startswith("sms_canary_")] == []
+        assert simulator.send_requests == 0
+
+
+class TestConfig:
+    def test_number_checked_never_quoted(self, tmp_path: Path) -> None:
+        block = canary_block("http://x", to="3401234567")
+        with pytest.raises(ConfigError, match=r"canary\.to") as refused:
+            make_config(tmp_path, {"eu": namirial_account("http://x", API_KEY, canary=block)})
+        assert "3401234567" not in str(refused.value)
+
+    def test_interval_at_least_a_minute(self, tmp_path: Path) -> None:
+        block = canary_block("http://x", interval="10s")
+        with pytest.raises(ConfigError, match=r"canary\.interval"):
+            make_config(tmp_path, {"eu": namirial_account("http://x", API_KEY, canary=block)})
