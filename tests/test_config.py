@@ -53,6 +53,10 @@ class TestValid:
             "SFMC_CLIENT_ID": "id",
             "SFMC_CLIENT_SECRET": "secret",
             "D7_API_TOKEN": "d7",
+            "NAMIRIAL_DISCOVERY_NUMBER": "+393331234567",
+            "CANARY_NUMBER": "+393331234568",
+            "NAMIRIAL_SEND_USER": "canary",
+            "NAMIRIAL_SEND_PASSWORD": "secret",
             "PATH": "/usr/bin:/bin",
         }
         result = config_check(ROOT / "config.example.yaml", env)
