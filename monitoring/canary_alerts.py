@@ -30,17 +30,12 @@ def canary_failing_alert(settings: Settings) -> Alert:
 
     def results(matcher: str) -> str:
         return (
-            f"sum by ({ACCOUNT}) "
-            f"(increase(sms_canary_results_total{{{job}, {matcher}}}[{window}]))"
+            f"sum by ({ACCOUNT}) (increase(sms_canary_results_total{{{job}, {matcher}}}[{window}]))"
         )
 
     return Alert(
         name="SMSCanaryFailing",
-        expr=(
-            f"{results(NOT_DELIVERED)} >= 2\n"
-            f"and on ({ACCOUNT})\n"
-            f"{results(DELIVERED)} < 0.5"
-        ),
+        expr=(f"{results(NOT_DELIVERED)} >= 2\nand on ({ACCOUNT})\n{results(DELIVERED)} < 0.5"),
         for_seconds=5 * MINUTE,
         severity=PAGE,
         summary="Canary SMS are not delivered",
