@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sms_delivery_exporter.api import GENERIC_SEND_ERRORS
+from sms_delivery_exporter.api import GENERIC_SEND_ERRORS, AnyProvider
 from sms_delivery_exporter.canary import AccountCanary
 from sms_delivery_exporter.config import ConfigError
 from sms_delivery_exporter.metrics import CanaryStats
@@ -55,7 +55,7 @@ async def canary(start_namirial: Start, build_provider: Start) -> Callable[..., 
 
     async def make(scenario: Scenario = FAST, **overrides: Any) -> tuple[AccountCanary, Any]:
         simulator, url = await start_namirial(scenario)
-        provider: NamirialProvider = build_provider(NamirialProvider, base_url=url, api_key=API_KEY)
+        provider: AnyProvider = build_provider(NamirialProvider, base_url=url, api_key=API_KEY)
         settings = NamirialCanarySettings.model_validate(canary_block(url, **overrides))
         reasons = tuple(sorted(NamirialCanary.reasons | GENERIC_SEND_ERRORS))
         stats = CanaryStats("namirial", "eu", reasons, settings.deadline)
