@@ -20,6 +20,9 @@ from sms_delivery_exporter.canary import AccountCanary
 from sms_delivery_exporter.config import ConfigError
 from sms_delivery_exporter.metrics import CanaryStats
 from sms_delivery_exporter.testing import Scenario
+from sms_delivery_providers.d7.canary import D7Canary, D7CanarySettings
+from sms_delivery_providers.d7.provider import D7Provider
+from sms_delivery_providers.d7.simulator import D7Simulator
 from sms_delivery_providers.namirial.canary import (
     SEND_ERRORS,
     NamirialCanary,
@@ -182,3 +185,32 @@ class TestConfig:
         block = canary_block("http://x", interval="10s")
         with pytest.raises(ConfigError, match=r"canary\.interval"):
             make_config(tmp_path, {"eu": namirial_account("http://x", API_KEY, canary=block)})
+
+
+class TestD7:
+    """D7's canary sends with the account's token and follows the request's one message."""
+
+    async def test_delivered_and_out_of_credit(self, serve: Start, build_provider: Start) -> None:
+        simulator = D7Simulator(scenario=FAST.model_copy(update={"reasons": {"x": 1}}))
+        url = await serve(simulator.app())
+        provider: AnyProvider = build_provider(
+            D7Provider, base_url=url, api_token=simulator.api_token
+        )
+        settings = D7CanarySettings.model_validate(
+            {"enabled": True, "to": NUMBER, "deadline": "5s"}
+        )
+        reasons = tuple(sorted(D7Canary.reasons | GENERIC_SEND_ERRORS))
+        stats = CanaryStats("d7", "d7", reasons, settings.deadline)
+        account = AccountCanary(
+            account="d7",
+            settings=settings,
+            canary=D7Canary(provider.settings, settings, provider.http),
+            provider=provider,
+            stats=stats,
+        )
+        assert await account.once() == "delivered"
+        (request,) = simulator.requests_by_id.values()
+        assert [m.number for m in request.recipients] == [NUMBER]
+        simulator.out_of_credit = True
+        assert await account.once() == "send_error"
+        assert stats.send_errors["insufficient_credit"] == 1
