@@ -250,7 +250,7 @@ class D7Simulator(SimulatorBase):
         messages = body.get("messages") if isinstance(body, dict) else None
         first = messages[0] if isinstance(messages, list) and messages else None
         recipients = first.get("recipients") if isinstance(first, dict) else None
-        if not isinstance(recipients, list) or not recipients or not first.get("content"):
+        if not isinstance(first, dict) or not isinstance(recipients, list) or not recipients:
             return web.json_response(
                 {
                     "detail": [
