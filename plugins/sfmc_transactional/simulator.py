@@ -4,6 +4,9 @@
 SMSSent (for messages the carrier will deliver or fail: this API cannot
 tell) or SMSNotSent with a statusCode, with ``info`` nested for some
 messages and at top level for others, and CST timestamps.
+``GET /messaging/v1/sms/messages/?type=notSent&$pageSize=N&lastEventId=ID``
+is the feed of not-sent events after ``ID``, oldest first, each with its
+``eventID``, and ``lastEventID`` where the next page starts.
 """
 
 from __future__ import annotations
@@ -63,10 +66,15 @@ class TransactionalSimulator(SfmcSimulatorBase):
             scenario or Scenario(reasons={"unsubscribed": 1}), clock, client_id, client_secret
         )
         self.messages: dict[str, SimMessage] = {}
+        self.not_sent_events: list[str] = []
+        """messageKeys in the order their not-sent event happened: event ID = index + 1."""
+        self.feed_positions: list[int] = []
+        """The lastEventId of every read of the feed, in order."""
 
     def app(self) -> web.Application:
         app = web.Application()
         self.auth.add_routes(app)
+        app.router.add_get("/messaging/v1/sms/messages/", self._not_sent)
         app.router.add_get("/messaging/v1/sms/messages/{key}", self._status)
         app.router.add_post("/_sim/messages", self._create)
         self.add_control_routes(app)
@@ -133,6 +141,42 @@ class TransactionalSimulator(SfmcSimulatorBase):
                 status=404,
             )
         return web.json_response(self.render(message))
+
+    async def _not_sent(self, request: web.Request) -> web.Response:
+        refused = await refusal(request, self.auth, self.faults)
+        if refused is not None:
+            return refused
+        try:
+            if request.query.get("type") != "notSent":
+                raise ValueError("type")
+            size = int(request.query.get("$pageSize", "50"))
+            after = int(request.query.get("lastEventId", "0"))
+            if not 1 <= size <= 2500 or after < 0:
+                raise ValueError("range")
+        except ValueError:
+            return web.json_response(
+                {"message": "Invalid request", "errorcode": 10001, "documentation": ""},
+                status=400,
+            )
+        self.feed_positions.append(after)
+        self._record_not_sent()
+        page = self.not_sent_events[after : after + size]
+        events = [
+            {**self.render(self.messages[key]), "eventID": after + index + 1}
+            for index, key in enumerate(page)
+        ]
+        return web.json_response({"lastEventID": after + len(page), "messages": events})
+
+    def _record_not_sent(self) -> None:
+        """Events get their IDs in the order the refusals happened, once each."""
+        now = self.clock()
+        known = set(self.not_sent_events)
+        happened = sorted(
+            (message.stage_at(now)[1], key)
+            for key, message in self.messages.items()
+            if key not in known and message.stage_at(now)[0] == "rejected"
+        )
+        self.not_sent_events.extend(key for _, key in happened)
 
     async def _create(self, request: web.Request) -> web.Response:
         body = await read_json_body(request)
