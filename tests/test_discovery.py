@@ -288,3 +288,53 @@ class TestConfig:
         d7 = {"provider": "d7", "token": "t", "discovery": {"references": ["x"]}}
         with pytest.raises(ConfigError, match="no discovery capability"):
             make_config(tmp_path, {"d7": d7})
+
+
+class TestPhoneNumbers:
+    """A number's messages are discovered; the number is kept nowhere in clear."""
+
+    async def test_number_feed(
+        self,
+        tmp_path: Path,
+        start_namirial: Start,
+        start_exporter: Start,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        import logging
+        import sqlite3
+
+        caplog.set_level(logging.DEBUG)
+        number = "+393337654321"
+        simulator, url = await start_namirial(ALL_DELIVERED.model_copy(update={"seed": 5}))
+        simulator.send(12, number=number)
+        simulator.send(7)  # other numbers
+        account = namirial_account(
+            url, API_KEY, discovery={"phone_numbers": [number], "interval": "1s"}
+        )
+        config, _ = make_config(tmp_path, {"eu": account})
+        _, client = await start_exporter(config)
+
+        async def discovered() -> bool:
+            found = await _value(
+                client,
+                "sms_messages_tracked_from_discovery_total",
+                account="eu",
+                feed="phone_number",
+            )
+            return found == 12
+
+        await wait_for(discovered, what="the number's 12 messages")
+        page = await (await client.get("/metrics")).text()
+        await client.close()
+        digits = number.lstrip("+")
+        assert digits not in page
+        ours = [
+            r.getMessage() + str(r.__dict__) for r in caplog.records if r.name.startswith("sms")
+        ]
+        assert ours
+        assert digits not in "\n".join(ours)  # (the simulator's own access log has it)
+        with sqlite3.connect(tmp_path / "store.db") as db:
+            rows = [*db.execute("SELECT * FROM refs"), *db.execute("SELECT * FROM feed_cursors")]
+            stored = "\n".join(map(str, rows))
+        assert stored
+        assert digits not in stored
