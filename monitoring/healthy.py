@@ -22,7 +22,8 @@ HEADER = """\
 # of its messages within its objective (mc-demo accepts 10%, d7-demo exposes none:
 # the default 95% applies), about 1% of the calls are answered 429 and 1% 5xx (so
 # `up` drops to 0 now and then), d7 rejects about 2% for insufficient credit and
-# accounts pause briefly for 429s and backoff. No alert may fire or be pending.
+# accounts pause briefly for 429s and backoff; namirial's canary misses its deadline
+# once an hour and its discovery walks every minute. No alert may fire or be pending.
 """
 
 
@@ -117,6 +118,15 @@ def _series(account: Account, index: int) -> list[tuple[str, str, str]]:
         out.append(("sms_exporter_provider_up", "", f"1x{n}"))
     if account.provider == "d7":
         out.append(("sms_exporter_provider_balance", 'currency="EUR"', f"5000-2x{n}"))
+    if account.provider == "namirial":
+        # A canary every 5 minutes, one an hour late; discovery walking every minute.
+        hourly = " ".join(str(minute // 60) for minute in range(n + 1))
+        out += [
+            ("sms_canary_results_total", 'result="delivered"', f"0+0.2x{n}"),
+            ("sms_canary_results_total", 'result="timeout"', hourly),
+            ("sms_canary_results_total", 'result="send_error"', f"0x{n}"),
+            ("sms_discovery_last_success_timestamp_seconds", 'feed="reference"', f"0+60x{n}"),
+        ]
     delivered = account.finals.get("delivered")
     if delivered:
         for le, count in (("10.0", delivered - 5), ("60.0", delivered - 1), ("+Inf", delivered)):
