@@ -10,7 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import economy, fairness, hostile, intake, replicas, scale, scrape, throughput
+from bench import (
+    discovery,
+    economy,
+    fairness,
+    hostile,
+    intake,
+    replicas,
+    scale,
+    scrape,
+    throughput,
+)
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "throughput": throughput.run,
@@ -21,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "fairness": fairness.run,
     "hostile": hostile.run,
     "replicas": replicas.run,
+    "discovery": discovery.run,
 }
 
 
