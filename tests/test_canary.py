@@ -29,6 +29,12 @@ from sms_delivery_providers.namirial.canary import (
     NamirialCanarySettings,
 )
 from sms_delivery_providers.namirial.provider import NamirialProvider
+from sms_delivery_providers.sfmc_transactional.canary import (
+    SfmcCanarySettings,
+    SfmcTransactionalCanary,
+)
+from sms_delivery_providers.sfmc_transactional.provider import SfmcTransactionalProvider
+from sms_delivery_providers.sfmc_transactional.simulator import TransactionalSimulator
 from tests.conftest import API_KEY
 from tests.helpers import make_config, namirial_account, parse_samples, total, wait_for
 
@@ -214,3 +220,41 @@ class TestD7:
         simulator.out_of_credit = True
         assert await account.once() == "send_error"
         assert stats.send_errors["insufficient_credit"] == 1
+
+
+class TestSfmcTransactional:
+    """SFMC's canary goes through a send definition; its API stops at sent, its success."""
+
+    async def test_sent_refused_and_unknown_definition(
+        self, serve: Start, build_provider: Start
+    ) -> None:
+        simulator = TransactionalSimulator(scenario=FAST.model_copy(update={"reasons": {"x": 1}}))
+        url = await serve(simulator.app())
+        provider: AnyProvider = build_provider(
+            SfmcTransactionalProvider, **simulator.account_options(url)
+        )
+
+        def canary(**overrides: Any) -> AccountCanary:
+            block = {"enabled": True, "to": NUMBER, "deadline": "5s"}
+            block["definition_key"] = simulator.definition_key
+            settings = SfmcCanarySettings.model_validate({**block, **overrides})
+            reasons = tuple(sorted(SfmcTransactionalCanary.reasons | GENERIC_SEND_ERRORS))
+            return AccountCanary(
+                account="tx",
+                settings=settings,
+                canary=SfmcTransactionalCanary(provider.settings, settings, provider.http),
+                provider=provider,
+                stats=CanaryStats("sfmc_transactional", "tx", reasons, settings.deadline),
+            )
+
+        sent = canary()
+        assert await sent.once() == "delivered"
+        (message,) = simulator.messages.values()
+        assert message.number == NUMBER
+        assert message.id.startswith("sms-exporter-canary-")
+        simulator.refuse_recipients = True
+        assert await sent.once() == "send_error"
+        assert sent.stats.send_errors["refused"] == 1
+        unknown = canary(definition_key="nope")
+        assert await unknown.once() == "send_error"
+        assert unknown.stats.send_errors["invalid_request"] == 1

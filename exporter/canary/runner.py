@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from sms_delivery_exporter.api import (
+    FAILURE_STATUSES,
     AnyProvider,
     Canary,
     CanarySendFailed,
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 FIRST_CHECK = 2.0
 """Seconds from a send to its first status check; then doubling, up to a quarter deadline."""
 _ERROR_REASONS = {
+    ErrorKind.AUTH: "auth",
+    ErrorKind.THROTTLED: "throttled",
     ErrorKind.TIMEOUT: "timeout",
     ErrorKind.CONNECTION: "connection",
     ErrorKind.BAD_RESPONSE: "bad_response",
@@ -66,6 +69,11 @@ class AccountCanary:
         self.stats = stats
         self._leading = leading
         self._clock = clock
+        # The furthest a provider reports on success: delivered, or sent where its API stops
+        # there (sfmc_transactional).
+        self._success = {Status.DELIVERED} | (
+            provider.final_statuses - FAILURE_STATUSES - {Status.EXPIRED}
+        )
 
     async def run(self) -> None:
         """One canary now, then one every ``interval``, until cancelled."""
@@ -124,7 +132,7 @@ class AccountCanary:
     def _result(self, report: RefReport, sent_at: float) -> tuple[str, float | None] | None:
         statuses = {o.status for o in report.observations}
         for seen in report.observations:
-            if seen.status is Status.DELIVERED:
+            if seen.status in self._success:
                 clocks = seen.accepted_at is not None and seen.changed_at is not None
                 end = seen.changed_at if clocks and seen.changed_at else self._clock()
                 start = seen.accepted_at if clocks and seen.accepted_at else sent_at

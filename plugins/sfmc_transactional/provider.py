@@ -18,6 +18,7 @@ from sms_delivery_exporter.api import (
 from sms_delivery_providers.sfmc.auth import TokenSource, call_error, parse_v2_token
 from sms_delivery_providers.sfmc.client import SfmcClient
 from sms_delivery_providers.sfmc.settings import SfmcSchedule, SfmcSettings
+from sms_delivery_providers.sfmc_transactional.canary import SfmcTransactionalCanary
 from sms_delivery_providers.sfmc_transactional.discovery import SfmcNotSentDiscoverer
 from sms_delivery_providers.sfmc_transactional.message import parse_status
 from sms_delivery_providers.sfmc_transactional.reasons import REASONS
@@ -52,6 +53,7 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
     final_statuses = FINAL_STATUSES | {Status.SENT}
     statuses = frozenset({Status.QUEUED, Status.SENT, Status.REJECTED})
     discovery = SfmcNotSentDiscoverer
+    canary = SfmcTransactionalCanary
 
     def __init__(self, settings: SfmcTransactionalSettings, http: ProviderHttp) -> None:
         super().__init__(settings, http)

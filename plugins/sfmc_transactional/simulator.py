@@ -68,6 +68,10 @@ class TransactionalSimulator(SfmcSimulatorBase):
         self.messages: dict[str, SimMessage] = {}
         self.not_sent_events: list[str] = []
         """messageKeys in the order their not-sent event happened: event ID = index + 1."""
+        self.definition_key = "canary-definition"
+        """The one active send definition the send API accepts."""
+        self.refuse_recipients = False
+        """When set, sends are answered 202 with an errorcode for the recipient."""
         self.feed_positions: list[int] = []
         """The lastEventId of every read of the feed, in order."""
 
@@ -76,6 +80,7 @@ class TransactionalSimulator(SfmcSimulatorBase):
         self.auth.add_routes(app)
         app.router.add_get("/messaging/v1/sms/messages/", self._not_sent)
         app.router.add_get("/messaging/v1/sms/messages/{key}", self._status)
+        app.router.add_post("/messaging/v1/sms/messages/{key}", self._send_one)
         app.router.add_post("/_sim/messages", self._create)
         self.add_control_routes(app)
         return app
@@ -142,6 +147,30 @@ class TransactionalSimulator(SfmcSimulatorBase):
             )
         return web.json_response(self.render(message))
 
+    async def _send_one(self, request: web.Request) -> web.Response:
+        """The send API: a definition, a recipient, a messageKey unique over 2 days."""
+        refused = await refusal(request, self.auth, self.faults)
+        if refused is not None:
+            return refused
+        key = request.match_info["key"]
+        body = await read_json_body(request)
+        recipient = body.get("recipient") if isinstance(body, dict) else None
+        to = recipient.get("to") if isinstance(recipient, dict) else None
+        if not isinstance(body, dict) or body.get("definitionKey") != self.definition_key:
+            return _invalid("definitionKey is not an active send definition", 30003)
+        if not isinstance(to, str) or key in self.messages:
+            return _invalid("recipient.to is missing, or messageKey was used", 30001)
+        answer: dict[str, Any] = {"messageKey": key}
+        if self.refuse_recipients:
+            answer |= {"errorcode": 30008, "message": "Unable to queue the message"}
+        else:
+            message = self.factory.create(channel="sms", number=to)
+            message.id = key
+            self.messages[key] = message
+        return web.json_response(
+            {"requestId": f"r-{key[-12:]}", "errorcode": 0, "responses": [answer]}, status=202
+        )
+
     async def _not_sent(self, request: web.Request) -> web.Response:
         refused = await refusal(request, self.auth, self.faults)
         if refused is not None:
@@ -181,6 +210,12 @@ class TransactionalSimulator(SfmcSimulatorBase):
     async def _create(self, request: web.Request) -> web.Response:
         body = await read_json_body(request)
         return web.json_response({"keys": [m.id for m in self.send(int(body.get("count", 1)))]})
+
+
+def _invalid(message: str, code: int) -> web.Response:
+    return web.json_response(
+        {"message": message, "errorcode": code, "documentation": ""}, status=400
+    )
 
 
 def demo_simulator() -> TransactionalSimulator:
