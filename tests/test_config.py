@@ -64,6 +64,9 @@ class TestValid:
         assert "OK" in result.stdout
         for provider in ("namirial", "sfmc_transactional", "sfmc_mobileconnect", "d7"):
             assert f"provider {provider}," in result.stdout
+        assert "discovery every 30s" in result.stdout
+        assert "canary configured, not enabled" in result.stdout
+        assert "+39333" not in result.stdout
 
 
 class TestMistakes:
