@@ -361,6 +361,7 @@ def _account_canary(
         canary=capability(account.settings, account.canary, http),
         provider=poller.provider,
         stats=parts.canaries[account.name],
+        store=parts.store,
         leading=lambda: parts.leadership.leading,
         clock=parts.clock,
     )

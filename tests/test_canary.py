@@ -9,6 +9,7 @@ test number appears nowhere.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ import pytest
 
 from sms_delivery_exporter.api import GENERIC_SEND_ERRORS, AnyProvider
 from sms_delivery_exporter.canary import AccountCanary
+from sms_delivery_exporter.canary.runner import LAST_SEND
 from sms_delivery_exporter.config import ConfigError
 from sms_delivery_exporter.metrics import CanaryStats
+from sms_delivery_exporter.store import SqliteStore, Store
 from sms_delivery_exporter.testing import Scenario
 from sms_delivery_providers.d7.canary import D7Canary, D7CanarySettings
 from sms_delivery_providers.d7.provider import D7Provider
@@ -59,7 +62,16 @@ def canary_block(url: str, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def canary(start_namirial: Start, build_provider: Start) -> Callable[..., Any]:
+async def store(tmp_path: Path) -> Any:
+    """A real SQLite store, opened for the test."""
+    opened = SqliteStore(tmp_path / "canary.db")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def canary(start_namirial: Start, build_provider: Start, store: Store) -> Callable[..., Any]:
     """An AccountCanary against a simulator with the given scenario: (canary, simulator)."""
 
     async def make(scenario: Scenario = FAST, **overrides: Any) -> tuple[AccountCanary, Any]:
@@ -71,7 +83,12 @@ async def canary(start_namirial: Start, build_provider: Start) -> Callable[..., 
         sender = NamirialCanary(provider.settings, settings, provider.http)
         return (
             AccountCanary(
-                account="eu", settings=settings, canary=sender, provider=provider, stats=stats
+                account="eu",
+                settings=settings,
+                canary=sender,
+                provider=provider,
+                stats=stats,
+                store=store,
             ),
             simulator,
         )
@@ -130,6 +147,33 @@ class TestOutcomes:
         account, _ = await canary(send_url="http://127.0.0.1:9")
         assert await account.once() == "send_error"
         assert account.stats.send_errors["connection"] == 1
+
+
+class TestRateCap:
+    """The last send is kept in the store: no restart sends sooner than the interval."""
+
+    async def test_due_after_the_interval_from_the_last_send(
+        self, canary: Callable[..., Any], store: Store
+    ) -> None:
+        account, _ = await canary()
+        assert await account.due_in() <= 0  # never sent: now
+        await store.save_cursor("eu", LAST_SEND, repr(time.time() - 10))
+        assert 289 < await account.due_in() <= 290  # interval 5m, sent 10 s ago
+
+    async def test_restart_does_not_send_again(
+        self, tmp_path: Path, start_namirial: Start, start_exporter: Start
+    ) -> None:
+        simulator, url = await start_namirial(FAST)
+        account = namirial_account(url, API_KEY, canary=canary_block(url, interval="1h"))
+        config, _ = make_config(tmp_path, {"eu": account})
+        _, client = await start_exporter(config)
+        await wait_for(lambda: simulator.send_requests == 1, what="the first canary")
+        await client.close()
+        exporter, client = await start_exporter(config)
+        canary_due = await exporter.store.cursor("eu", LAST_SEND)
+        assert canary_due is not None
+        await wait_for(lambda: simulator.requests >= 2, what="the second exporter's probe")
+        assert simulator.send_requests == 1
 
 
 class TestExporter:
@@ -196,7 +240,9 @@ class TestConfig:
 class TestD7:
     """D7's canary sends with the account's token and follows the request's one message."""
 
-    async def test_delivered_and_out_of_credit(self, serve: Start, build_provider: Start) -> None:
+    async def test_delivered_and_out_of_credit(
+        self, serve: Start, build_provider: Start, store: Store
+    ) -> None:
         simulator = D7Simulator(scenario=FAST.model_copy(update={"reasons": {"x": 1}}))
         url = await serve(simulator.app())
         provider: AnyProvider = build_provider(
@@ -213,6 +259,7 @@ class TestD7:
             canary=D7Canary(provider.settings, settings, provider.http),
             provider=provider,
             stats=stats,
+            store=store,
         )
         assert await account.once() == "delivered"
         (request,) = simulator.requests_by_id.values()
@@ -226,7 +273,7 @@ class TestSfmcTransactional:
     """SFMC's canary goes through a send definition; its API stops at sent, its success."""
 
     async def test_sent_refused_and_unknown_definition(
-        self, serve: Start, build_provider: Start
+        self, serve: Start, build_provider: Start, store: Store
     ) -> None:
         simulator = TransactionalSimulator(scenario=FAST.model_copy(update={"reasons": {"x": 1}}))
         url = await serve(simulator.app())
@@ -245,6 +292,7 @@ class TestSfmcTransactional:
                 canary=SfmcTransactionalCanary(provider.settings, settings, provider.http),
                 provider=provider,
                 stats=CanaryStats("sfmc_transactional", "tx", reasons, settings.deadline),
+                store=store,
             )
 
         sent = canary()

@@ -9,9 +9,9 @@ about applications. Sends go through an HTTP client of their own (its own
 one-call-at-a-time limit), so that a refused send never counts as a failing
 status API; status checks share the account's rate limit and health.
 
-The canary's own state is in memory: a restart loses at most the one
-canary in flight (counted neither way), and the next one is sent an
-``interval`` after the start.
+The canary's results are in memory: a restart loses at most the one
+canary in flight (counted neither way). The time of the last send is in
+the store, so that no restart sends sooner than ``interval`` after it.
 """
 
 from __future__ import annotations
@@ -34,9 +34,14 @@ from sms_delivery_exporter.api import (
     Status,
 )
 from sms_delivery_exporter.metrics import CanaryStats
+from sms_delivery_exporter.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
+LAST_SEND = "canary:last_send"
+"""The store key (beside discovery's feed cursors) of the account's last canary send."""
+LEADER_CHECK = 15.0
+"""Seconds between two looks at the leadership by a replica that does not send."""
 FIRST_CHECK = 2.0
 """Seconds from a send to its first status check; then doubling, up to a quarter deadline."""
 _ERROR_REASONS = {
@@ -59,6 +64,7 @@ class AccountCanary:
         canary: Canary,
         provider: AnyProvider,
         stats: CanaryStats,
+        store: Store,
         leading: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -67,6 +73,7 @@ class AccountCanary:
         self.canary = canary
         self.provider = provider
         self.stats = stats
+        self._store = store
         self._leading = leading
         self._clock = clock
         # The furthest a provider reports on success: delivered, or sent where its API stops
@@ -76,12 +83,34 @@ class AccountCanary:
         )
 
     async def run(self) -> None:
-        """One canary now, then one every ``interval``, until cancelled."""
+        """One canary every ``interval``, the first as soon as the last send allows, until
+        cancelled. The last send's time is kept in the store: restarts (even a crash loop)
+        and a new leader never send more often than ``interval``."""
         while True:
-            started = self._clock()
-            if self._leading():
+            try:
+                wait = await self.due_in()
+                if wait <= 0 and self._leading():
+                    await self._store.save_cursor(self.account, LAST_SEND, repr(self._clock()))
+            except StoreError as exc:  # sending without a record could break the cap
+                log.warning(
+                    "canary waits for the store", extra={"account": self.account, "error": str(exc)}
+                )
+                wait = LEADER_CHECK
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif not self._leading():
+                await asyncio.sleep(min(self.settings.interval, LEADER_CHECK))
+            else:
                 await self.once()
-            await asyncio.sleep(max(0.0, started + self.settings.interval - self._clock()))
+
+    async def due_in(self) -> float:
+        """Seconds until the next canary may be sent (0 or less: now), from the store."""
+        text = await self._store.cursor(self.account, LAST_SEND)
+        try:
+            last = float(text) if text else None
+        except ValueError:
+            last = None
+        return 0.0 if last is None else last + self.settings.interval - self._clock()
 
     async def once(self) -> str:
         """Send one canary and follow it to its result (one of ``CANARY_RESULTS``)."""
