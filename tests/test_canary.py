@@ -231,10 +231,16 @@ class TestConfig:
             make_config(tmp_path, {"eu": namirial_account("http://x", API_KEY, canary=block)})
         assert "3401234567" not in str(refused.value)
 
-    def test_interval_at_least_a_minute(self, tmp_path: Path) -> None:
+    def test_interval_at_least_a_minute_unless_allowed(self, tmp_path: Path) -> None:
         block = canary_block("http://x", interval="10s")
-        with pytest.raises(ConfigError, match=r"canary\.interval"):
+        with pytest.raises(ConfigError, match="allow_fast"):
             make_config(tmp_path, {"eu": namirial_account("http://x", API_KEY, canary=block)})
+        block["allow_fast"] = True
+        config, _ = make_config(
+            tmp_path, {"eu": namirial_account("http://x", API_KEY, canary=block)}
+        )
+        assert config.accounts["eu"].canary is not None
+        assert config.accounts["eu"].canary.interval == 10
 
 
 class TestD7:

@@ -28,7 +28,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from sms_delivery_exporter.api.durations import Duration
 from sms_delivery_exporter.api.http import ProviderHttp
@@ -36,6 +36,8 @@ from sms_delivery_exporter.api.settings import ProviderSettings, RefModel
 
 E164 = r"^\+[1-9]\d{6,14}$"
 """A phone number in E.164 form."""
+MIN_INTERVAL = 60.0
+"""Seconds between two canaries at least, unless the block says ``allow_fast``."""
 GENERIC_SEND_ERRORS = frozenset({"http_error", "timeout", "connection", "bad_response", "other"})
 """Send error reasons every canary may report, beside its provider's own."""
 
@@ -50,7 +52,14 @@ class CanarySettings(BaseModel):
         description="the test number, E.164, given as ${ENV} (never logged nor stored)"
     )
     interval: Duration = Field(
-        300.0, ge=60, le=86400, description="time between two canary sends (at least 1m)"
+        300.0,
+        ge=1,
+        le=86400,
+        description="time between two canary sends (at least 1m unless allow_fast)",
+    )
+    allow_fast: bool = Field(
+        False,
+        description="allow an interval under 1m (over 1,440 billed SMS a day: tests, drills)",
     )
     deadline: Duration = Field(
         120.0, gt=0, le=3600, description="a canary not delivered by then counts as failed"
@@ -66,6 +75,15 @@ class CanarySettings(BaseModel):
             # The value itself is never quoted: it is personal data.
             raise ValueError("not an E.164 number (+ then 7 to 15 digits)")
         return to
+
+    @model_validator(mode="after")
+    def _rate_capped(self) -> CanarySettings:
+        if self.interval < MIN_INTERVAL and not self.allow_fast:
+            raise ValueError(
+                "interval: under 1m the canary sends over 1,440 billed SMS a day;"
+                " set allow_fast: true if that is meant"
+            )
+        return self
 
 
 class CanarySendFailed(Exception):

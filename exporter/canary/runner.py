@@ -43,7 +43,8 @@ LAST_SEND = "canary:last_send"
 LEADER_CHECK = 15.0
 """Seconds between two looks at the leadership by a replica that does not send."""
 FIRST_CHECK = 2.0
-"""Seconds from a send to its first status check; then doubling, up to a quarter deadline."""
+"""Seconds from a send to its first status check (at most a quarter of the deadline);
+then doubling, up to a quarter of the deadline."""
 _ERROR_REASONS = {
     ErrorKind.AUTH: "auth",
     ErrorKind.THROTTLED: "throttled",
@@ -141,22 +142,29 @@ class AccountCanary:
 
     async def _follow(self, ref: RefModel, sent_at: float) -> tuple[str, float | None]:
         """(result, latency if delivered in time) of a sent canary."""
-        deadline = sent_at + self.settings.deadline
-        wait = FIRST_CHECK
-        while (left := deadline - self._clock()) > 0:
-            await asyncio.sleep(min(wait, left))
-            wait = min(wait * 2, max(self.settings.deadline / 4, FIRST_CHECK))
-            try:
-                outcomes = await self.provider.fetch([ref])
-            except ProviderError:
-                continue  # the status API's trouble is the poller's to report
-            report = outcomes[0] if outcomes else None
-            if not isinstance(report, RefReport) or not report.observations:
-                continue  # not known yet (a 404 right after the send)
-            result = self._result(report, sent_at)
+        span = self.settings.deadline
+        deadline = sent_at + span
+        wait = min(FIRST_CHECK, span / 4)
+        while True:
+            # The last check is at the deadline itself: a canary delivered in time is seen.
+            await asyncio.sleep(max(0.0, min(wait, deadline - self._clock())))
+            wait = min(wait * 2, max(span / 4, FIRST_CHECK))
+            result = await self._check(ref, sent_at)
             if result is not None:
                 return result
-        return "timeout", None
+            if self._clock() >= deadline:
+                return "timeout", None
+
+    async def _check(self, ref: RefModel, sent_at: float) -> tuple[str, float | None] | None:
+        """The canary's result if its status says one, else None (not final, or no answer)."""
+        try:
+            outcomes = await self.provider.fetch([ref])
+        except ProviderError:
+            return None  # the status API's trouble is the poller's to report
+        report = outcomes[0] if outcomes else None
+        if not isinstance(report, RefReport) or not report.observations:
+            return None  # not known yet (a 404 right after the send)
+        return self._result(report, sent_at)
 
     def _result(self, report: RefReport, sent_at: float) -> tuple[str, float | None] | None:
         statuses = {o.status for o in report.observations}

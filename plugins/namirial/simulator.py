@@ -104,6 +104,10 @@ class NamirialSimulator(SimulatorBase):
         self.send_errors: list[int] = []
         """Error codes the next sends answer with, one each, in order (then they succeed)."""
         self.send_requests = 0
+        self.demo_reference = ""
+        """The reference key of the demo's messages (a key discovery may list)."""
+        self.list_broken = False
+        """When set, the list endpoints answer 200 with a body that has no messages list."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -123,7 +127,7 @@ class NamirialSimulator(SimulatorBase):
         return created
 
     def demo_send(self) -> dict[str, str]:
-        return {"id": self.send(1)[0].id}
+        return {"id": self.send(1, reference=self.demo_reference)[0].id}
 
     def account_options(self, base_url: str) -> dict[str, Any]:
         return {
@@ -198,6 +202,8 @@ class NamirialSimulator(SimulatorBase):
         refused = await self._guard(request, log=False)
         if refused is not None:
             return refused
+        if self.list_broken:
+            return web.json_response({"messages": {"error": "changed"}})
         try:
             count = min(max(int(request.query.get("count", "50")), 1), 100)
             before = request.query.get("sendDate")
