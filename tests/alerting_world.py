@@ -24,6 +24,7 @@ from aiohttp import web
 from monitoring.rules import render
 from monitoring.settings import Settings
 from sms_delivery_exporter.testing import DemoSimulator, Scenario, demo_simulators
+from sms_delivery_providers.namirial.simulator import NamirialSimulator
 from tests.alerting_cases import CASES, RECEIVERS, SCALE, Case
 from tests.helpers import make_config, wait_for
 from tests.processes import ExporterProcess
@@ -187,15 +188,14 @@ class World:
             self.urls[case.account] = await self._serve(simulator.app())
             self.rates[case.account] = case.rate
         webhooks = await self._serve(self.webhooks.app())
+        for case in CASES:
+            discovery = case.block().get("discovery")
+            simulator = self.simulators[case.account]
+            if discovery and isinstance(simulator, NamirialSimulator):
+                simulator.demo_reference = discovery["references"][0]
         for instance in ("a", "b"):
             accounts = {
-                case.account: {
-                    "provider": case.provider,
-                    **self.simulators[case.account].account_options(self.urls[case.account]),
-                    **case.block(),
-                }
-                for case in CASES
-                if instance in case.instances
+                case.account: self._block(case) for case in CASES if instance in case.instances
             }
             workdir = self.workdir / instance
             workdir.mkdir()
@@ -219,6 +219,18 @@ class World:
         )
         self.servers.append(self.prometheus)
         self.tasks.append(asyncio.create_task(self._send()))
+
+    def _block(self, case: Case) -> dict[str, Any]:
+        """The case's account block, its canary (if any) sending to its simulator."""
+        url = self.urls[case.account]
+        block = {
+            "provider": case.provider,
+            **self.simulators[case.account].account_options(url),
+            **case.block(),
+        }
+        if "canary" in block:
+            block["canary"] = {**block["canary"], "send_url": url}
+        return block
 
     async def _serve(self, app: web.Application) -> str:
         runner = web.AppRunner(app, access_log=None)

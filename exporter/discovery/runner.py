@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 from sms_delivery_exporter.api import (
+    BadResponse,
     Discoverer,
     DiscoveryFeed,
     DiscoverySettings,
@@ -112,7 +113,11 @@ class AccountDiscovery:
                 )
         except ProviderError as error:
             self.health.page(feed.kind, "error")
-            self.governor.failed(error)
+            if not isinstance(error, BadResponse):
+                # 429s, refused credentials, outages: the account's to pause for. An
+                # unreadable list answer is discovery's alone (SMSDiscoveryStale), not a
+                # status API that is down.
+                self.governor.failed(error)
             log.warning(
                 "discovery failed",
                 extra={"account": name, "feed_kind": feed.kind, "error": str(error)},
