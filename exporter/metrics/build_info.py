@@ -30,9 +30,12 @@ def revision(package_dir: Path = PACKAGE_DIR) -> str:
         return given[:40]
     git = package_dir.parent / ".git"
     try:
+        if git.is_file():  # a worktree: .git names its own folder, refs live in the common one
+            git = (git.parent / git.read_text().strip().removeprefix("gitdir: ")).resolve()
         head = (git / "HEAD").read_text().strip()
         if head.startswith("ref: "):
-            head = (git / head.removeprefix("ref: ")).read_text().strip()
+            common = git / (git / "commondir").read_text().strip() if (git / "commondir").exists() else git
+            head = (common / head.removeprefix("ref: ")).read_text().strip()
     except OSError:
         return "unknown"
     return head[:12] if all(c in "0123456789abcdef" for c in head) and head else "unknown"
