@@ -49,7 +49,12 @@ answers into :class:`Observation` s and typed errors.
 
 Compatibility: :data:`API_VERSION` is ``major.minor``. A minor version adds
 names (1.1: :class:`CallGate`, :class:`Probe`, ``Provider.probe``, ``statuses``,
-``reports_segments``, ``reports_cost``, plausibility bounds); a major
+``reports_segments``, ``reports_cost``, plausibility bounds; 1.2: push implemented:
+:class:`TokenReceiver`, :class:`TokenPushSettings`, :class:`SignedPushSettings`,
+:class:`SafetyNetSchedule`, ``PushSettings.registration_grace``, ``dedupe_window``,
+``max_body_bytes`` and ``safety_net``, ``PushReceiver.credential``, ``statuses``,
+``final_statuses`` and ``reasons``, ``PushHandshake.reference``, and the readers
+:func:`push_json`, :func:`push_form`, :func:`token_matches`, :func:`hmac_matches`); a major
 version changes or removes them. Depend on the distribution
 ``sms-delivery-exporter`` with a range that keeps the major version you built
 against. Simulators for tests and the demo use :mod:`sms_delivery_exporter.testing`,
@@ -101,11 +106,21 @@ from sms_delivery_exporter.api.push import (
     PushBatch,
     PushedEvent,
     PushHandshake,
-    PushMalformed,
     PushReceiver,
     PushRefused,
     PushRequest,
     PushSettings,
+    SafetyNetSchedule,
+    SignedPushSettings,
+    TokenPushSettings,
+    TokenReceiver,
+)
+from sms_delivery_exporter.api.push_reading import (
+    PushMalformed,
+    hmac_matches,
+    push_form,
+    push_json,
+    token_matches,
 )
 from sms_delivery_exporter.api.reports import Observation, Probe, RefOutcome, RefReport
 from sms_delivery_exporter.api.settings import ProviderSettings, RefModel, ScheduleSettings
@@ -117,7 +132,7 @@ from sms_delivery_exporter.api.statuses import (
     Status,
 )
 
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 """``major.minor`` of this API (see the module docstring)."""
 
 __all__ = [
@@ -165,17 +180,25 @@ __all__ = [
     "RefNotFound",
     "RefOutcome",
     "RefReport",
+    "SafetyNetSchedule",
     "ScheduleSettings",
+    "SignedPushSettings",
     "Status",
     "Throttled",
+    "TokenPushSettings",
+    "TokenReceiver",
     "TransientError",
     "amount_field",
     "count_field",
     "format_duration",
+    "hmac_matches",
     "hookimpl",
     "iso8601_seconds",
     "parse_duration",
     "parse_iso8601",
     "plausible",
+    "push_form",
+    "push_json",
     "segments_field",
+    "token_matches",
 ]

@@ -5,12 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from sms_delivery_exporter.api import Duration, ProviderClass, ProviderSettings
+from sms_delivery_exporter.api import (
+    Duration,
+    ProviderClass,
+    ProviderSettings,
+    PushReceiver,
+    PushSettings,
+    ScheduleSettings,
+    Status,
+)
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 DEFAULT_LABEL_VALUE_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}"
@@ -135,11 +144,62 @@ class Document(BaseModel):
 
 @dataclass(frozen=True)
 class Account:
-    """One configured account: its name, its provider class, its validated settings."""
+    """One configured account: its name, its provider class, its validated settings.
+
+    With a ``push:`` block the account's shape changes: its receiver may report
+    statuses and reasons the polled API cannot (and so make ``sent`` open again),
+    and polling runs on the slower safety-net schedule. The host reads these
+    properties, never the provider's class attributes, wherever an account's
+    statuses, reasons or schedule matter.
+    """
 
     name: str
     provider: ProviderClass
     settings: ProviderSettings
+    push: PushSettings | None = None
+    """The ``push:`` block, when the account receives its provider's webhooks."""
+
+    @property
+    def receiver(self) -> type[PushReceiver] | None:
+        """The provider's push receiver, when this account has push on."""
+        return self.provider.push if self.push is not None else None
+
+    @cached_property
+    def final_statuses(self) -> frozenset[Status]:
+        receiver = self.receiver
+        if receiver is not None and receiver.final_statuses is not None:
+            return receiver.final_statuses
+        return self.provider.final_statuses
+
+    @property
+    def statuses(self) -> frozenset[Status]:
+        receiver = self.receiver
+        extra = receiver.statuses if receiver is not None else frozenset()
+        return self.provider.statuses | extra
+
+    @property
+    def reasons(self) -> frozenset[str]:
+        receiver = self.receiver
+        extra = receiver.reasons if receiver is not None else frozenset()
+        return self.provider.reasons | extra
+
+    @property
+    def poll_ends_at(self) -> frozenset[Status]:
+        """Statuses after which polling learns nothing more while push still may.
+
+        sfmc_transactional's ``sent`` with push on: final for the polled API,
+        open for the account. Such a message is polled again only when its
+        tracking window closes.
+        """
+        return self.provider.final_statuses - self.final_statuses
+
+    @cached_property  # read per registered ref
+    def schedule(self) -> ScheduleSettings:
+        """The polling schedule: the account's, or with push on its slower safety net."""
+        schedule = self.settings.schedule
+        if self.push is None:
+            return schedule
+        return schedule.model_copy(update=self.push.safety_net.model_dump())
 
 
 @dataclass(frozen=True)

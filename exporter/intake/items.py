@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sms_delivery_exporter.api import format_duration, iso8601_seconds
+from sms_delivery_exporter.api import RefModel, format_duration, iso8601_seconds
 from sms_delivery_exporter.config import Account, LabelsConfig, validation_problems
 from sms_delivery_exporter.intake.label_values import LabelValueRules
 
@@ -40,6 +40,11 @@ class IntakeItem:
     ref_key: str
     labels: dict[str, str]
     submitted_at: float
+
+
+def ref_key(ref: RefModel) -> str:
+    """The canonical text of a ref, by which the store knows it (whoever tells of it)."""
+    return json.dumps(ref.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
 class ItemValidator:
@@ -108,7 +113,7 @@ class ItemValidator:
                 for field, message in validation_problems(exc, unknown_field=unknown)
             )
             return None
-        return json.dumps(ref.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return ref_key(ref)
 
     @staticmethod
     def _submitted_at(

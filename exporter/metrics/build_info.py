@@ -34,7 +34,11 @@ def revision(package_dir: Path = PACKAGE_DIR) -> str:
             git = (git.parent / git.read_text().strip().removeprefix("gitdir: ")).resolve()
         head = (git / "HEAD").read_text().strip()
         if head.startswith("ref: "):
-            common = git / (git / "commondir").read_text().strip() if (git / "commondir").exists() else git
+            common = (
+                git / (git / "commondir").read_text().strip()
+                if (git / "commondir").exists()
+                else git
+            )
             head = (common / head.removeprefix("ref: ")).read_text().strip()
     except OSError:
         return "unknown"

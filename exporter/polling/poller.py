@@ -37,6 +37,7 @@ from sms_delivery_exporter.api import (
     RefReport,
 )
 from sms_delivery_exporter.polling.governor import AccountGovernor, Verdict
+from sms_delivery_exporter.polling.reservations import Reservations
 from sms_delivery_exporter.polling.tracker import PollResult, Tracker
 from sms_delivery_exporter.polling.writer import Writer
 from sms_delivery_exporter.store import DueRef, Store
@@ -73,8 +74,10 @@ class AccountPoller:
         self._concurrency = settings.concurrency
         self._batch_size = max(1, provider.batch_size)
         self._queue: asyncio.Queue[list[DueRef]] = asyncio.Queue(maxsize=settings.concurrency)
-        self._reserved: set[int] = set()
+        self.reservations = Reservations()
+        """Refs being polled, or being changed by a webhook (which the dispatcher leaves alone)."""
         self._wake = asyncio.Event()
+        self.reservations.on_release.append(self._wake.set)
         self._fetch_one_only = type(provider).fetch is Provider.fetch
 
     def wake(self) -> None:
@@ -91,7 +94,7 @@ class AccountPoller:
         """Poll until cancelled. Cancelling loses nothing: unreported polls simply happen again."""
         # A fresh start (also after a crash) forgets batches that were never reported.
         self._queue = asyncio.Queue(maxsize=self._concurrency)
-        self._reserved.clear()
+        self.reservations.forget(by="poll")
         async with asyncio.TaskGroup() as group:
             group.create_task(self._summarise_forever())
             group.create_task(self._probe_forever())
@@ -114,7 +117,7 @@ class AccountPoller:
                     "account": self.account,
                     "calls": now_calls - calls,
                     "failed": now_errors - errors,
-                    "polling_now": len(self._reserved),
+                    "polling_now": self.reservations.held_by("poll"),
                     "paused_for": round(self.governor.paused_for(), 3),
                     "up": health.up,
                 },
@@ -159,18 +162,22 @@ class AccountPoller:
                 fresh = await self._take(1, now, queue_size, cursors)
             if not fresh:
                 # Nothing due, or every due ref is being polled right now.
-                await self._idle(now, all_reserved=bool(self._reserved))
+                await self._idle(now, all_reserved=bool(self.reservations.held_by("poll")))
                 continue
             for start in range(0, len(fresh), self._batch_size):
-                batch = fresh[start : start + self._batch_size]
-                self._reserved.update(row.id for row in batch)
-                await self._queue.put(batch)
+                await self._queue.put(fresh[start : start + self._batch_size])
 
     async def _take(
         self, priority: int, now: float, limit: int, cursors: list[tuple[float, int] | None]
     ) -> list[DueRef]:
-        """Due refs of one class not being polled already, continuing the class's pass."""
+        """Due refs of one class not held already, continuing the class's pass; held from now.
+
+        All of them are held at once, before the dispatcher awaits anything else, so that
+        no webhook changes a ref between this read and its poll's commit.
+        """
+        reservations = self.reservations
         for _ in range(3):  # the rest of a pass, then once more from the head
+            reservations.begin_read()
             rows = await self._store.due_refs(self.account, now, limit, cursors[priority], priority)
             if not rows:
                 if cursors[priority] is None:
@@ -179,8 +186,13 @@ class AccountPoller:
                 continue
             last_due, last_row = rows[-1]
             cursors[priority] = (last_due, last_row.id)
-            fresh = [row for _, row in rows if row.id not in self._reserved]
+            fresh = [
+                row
+                for _, row in rows
+                if row.id not in reservations and not reservations.changed_since_read(row.id)
+            ]
             if fresh:
+                reservations.hold((row.id for row in fresh), by="poll")
                 return fresh
         return []
 
@@ -200,8 +212,7 @@ class AccountPoller:
             await asyncio.sleep(min(remaining, IDLE_WAKE))
 
     def _release(self, batch: Sequence[DueRef]) -> None:
-        self._reserved.difference_update(row.id for row in batch)
-        self._wake.set()
+        self.reservations.release((row.id for row in batch), by="poll")
 
     async def _work(self) -> None:
         while True:

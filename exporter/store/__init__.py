@@ -10,15 +10,27 @@ from __future__ import annotations
 from sms_delivery_exporter.config import StoreConfig
 from sms_delivery_exporter.store.health import PROBLEMS, StoreHealth
 from sms_delivery_exporter.store.interface import Store, StoreError
-from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
+from sms_delivery_exporter.store.rows import (
+    DueRef,
+    FoundRef,
+    InsertResult,
+    NewPushEvent,
+    NewRef,
+    PushEventRow,
+    RefUpdate,
+    SeriesRow,
+)
 from sms_delivery_exporter.store.sqlite import SqliteStore
 from sms_delivery_exporter.store.watch import watch_store, watching
 
 __all__ = [
     "PROBLEMS",
     "DueRef",
+    "FoundRef",
     "InsertResult",
+    "NewPushEvent",
     "NewRef",
+    "PushEventRow",
     "RefUpdate",
     "SeriesRow",
     "SqliteStore",

@@ -12,7 +12,16 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from sms_delivery_exporter.store.health import StoreHealth
-from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
+from sms_delivery_exporter.store.rows import (
+    DueRef,
+    FoundRef,
+    InsertResult,
+    NewPushEvent,
+    NewRef,
+    PushEventRow,
+    RefUpdate,
+    SeriesRow,
+)
 
 
 class StoreError(Exception):
@@ -84,3 +93,31 @@ class Store(Protocol):
 
     async def size_bytes(self) -> int:
         """What the store takes on disk (for ``sms_exporter_store_size_bytes``)."""
+
+    # Webhooks (push). An event is kept before its call is acknowledged, and
+    # marked applied in the transaction that commits its effects.
+
+    async def add_push_events(self, events: Sequence[NewPushEvent]) -> list[int | None]:
+        """Keep events durably, in one transaction (the configured ``synchronous``).
+
+        Returns each event's id, or None where (account, dedupe_key) was kept before
+        (a redelivery, or a second copy in the same call): that one is not kept again.
+        """
+
+    async def pending_push_events(self, after: int = 0, limit: int = 10_000) -> list[PushEventRow]:
+        """Kept events not applied yet, by id, from past ``after`` (to resume after a restart)."""
+
+    async def find_refs(self, account: str, ref_keys: Sequence[str]) -> list[FoundRef]:
+        """The account's refs with these keys, open or finished; keys not tracked are left out."""
+
+    async def apply_push(
+        self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow], applied: Sequence[int]
+    ) -> None:
+        """Commit refs changed by events, their series changes, and mark the events (by id)
+        applied, atomically. A ref in ``updates`` is one no poll holds (the host sees to it)."""
+
+    async def prune_push_events(
+        self, account: str, received_before: float, limit: int = 10_000
+    ) -> int:
+        """Forget up to ``limit`` applied events of an account received before a time (their
+        dedupe keys go with them); how many went. Events not applied yet are kept."""

@@ -60,3 +60,33 @@ class RefUpdate:
     """0: a first poll or an open message; 1: the long tail or a read-receipt wait."""
     in_flight: bool = True
     """A message of the ref is not final yet."""
+
+
+@dataclass(slots=True)
+class NewPushEvent:
+    """A webhook event to keep until it is applied (its ``event`` text holds no phone number)."""
+
+    account: str
+    dedupe_key: str
+    """Unique per account over the dedupe window: a second event with it is a duplicate."""
+    received_at: float
+    event: str
+
+
+@dataclass(slots=True)
+class PushEventRow:
+    """A kept webhook event not applied yet."""
+
+    id: int
+    account: str
+    received_at: float
+    event: str
+
+
+@dataclass(slots=True)
+class FoundRef:
+    """A tracked ref found by its key: as polls see it, and whether it is still open."""
+
+    ref: DueRef
+    next_poll_at: float | None
+    """None once the ref is finished."""

@@ -1,0 +1,104 @@
+"""Reading webhook calls safely: credentials in constant time, bodies within bounds.
+
+A webhook endpoint faces the open network: whatever bytes arrive, these
+helpers answer with :class:`PushMalformed` naming the problem (never quoting
+the body, which holds phone numbers) or a plain ``False``, never another error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import SecretStr
+
+MAX_DEPTH = 16
+"""Deepest nesting of arrays and objects a webhook body may have."""
+MAX_FORM_FIELDS = 100
+
+
+class PushMalformed(Exception):
+    """The body cannot be read: 400 with this message, nothing applied (never quote numbers)."""
+
+
+def token_matches(given: str | None, expected: SecretStr) -> bool:
+    """Is ``given`` the token? Compared in constant time, whatever characters it holds."""
+    wanted = expected.get_secret_value().encode()
+    offered = (given or "").encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(offered, wanted) and given is not None
+
+
+def hmac_matches(key: SecretStr, body: bytes, signature: str | None) -> bool:
+    """Is ``signature`` base64(HMAC-SHA256(key as UTF-8, body))? In constant time."""
+    if not signature:
+        return False
+    try:
+        given = base64.b64decode(signature.strip().encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return False
+    expected = hmac.new(key.get_secret_value().encode(), body, hashlib.sha256).digest()
+    return hmac.compare_digest(given, expected)
+
+
+def push_json(body: bytes) -> Any:
+    """A JSON body, at most :data:`MAX_DEPTH` levels deep; :class:`PushMalformed` otherwise."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PushMalformed(f"the body is not UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        raise PushMalformed("the body is empty")
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise PushMalformed(f"the body is nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:
+        # json's message names a line and column, never the text itself.
+        message = str(exc).split(":")[0] if isinstance(exc, json.JSONDecodeError) else "invalid"
+        raise PushMalformed(f"the body is not valid JSON ({message})") from None
+    _check_depth(value)
+    return value
+
+
+def push_form(body: bytes) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body; the first value of each field."""
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        raise PushMalformed("the form body is not URL-encoded ASCII") from None
+    try:
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=True, max_num_fields=MAX_FORM_FIELDS
+        )
+    except ValueError:
+        raise PushMalformed(
+            f"the form body is not URL-encoded fields (at most {MAX_FORM_FIELDS})"
+        ) from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        form.setdefault(name, value)
+    return form
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_depth(value: Any) -> None:
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if level > MAX_DEPTH:
+            raise PushMalformed(f"the body is nested more than {MAX_DEPTH} levels deep")
+        stack.extend((child, level + 1) for child in children)

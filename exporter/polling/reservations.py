@@ -1,0 +1,63 @@
+"""Which refs of one account are being worked on: a ref is polled or pushed by one path at a time.
+
+A poll's result is computed from the state the dispatcher read; a webhook's
+from the state it found. Were both to work on one ref at once, the later
+commit would overwrite the earlier, and a final status could count twice.
+So both hold a ref here while they work on it, from the moment its state is
+read until the commit of what they made of it.
+
+One more hazard: the dispatcher's read of due refs may have started before a
+webhook's commit and end after it, carrying the state from before. Refs a
+webhook changed since a read began are :meth:`changed_since_read`, and the
+dispatcher leaves them for its next read.
+
+In-process coordination: one exporter per SQLite store (its lock sees to
+that). Several replicas sharing a database need the database's row locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+Holder = Literal["poll", "push"]
+
+
+class Reservations:
+    """Ref ids one account's poller or push applier holds, each its own."""
+
+    def __init__(self) -> None:
+        self._by: dict[Holder, set[int]] = {"poll": set(), "push": set()}
+        self._changed: set[int] = set()
+        self.on_release: list[Callable[[], None]] = []
+        """Called whenever refs are released (the poller's dispatcher, the push applier)."""
+
+    def __contains__(self, ref_id: object) -> bool:
+        return ref_id in self._by["poll"] or ref_id in self._by["push"]
+
+    def held_by(self, holder: Holder) -> int:
+        return len(self._by[holder])
+
+    def hold(self, ref_ids: Iterable[int], *, by: Holder) -> None:
+        self._by[by].update(ref_ids)
+
+    def release(self, ref_ids: Iterable[int], *, by: Holder, changed: bool = False) -> None:
+        """Done with these refs; ``changed``: a webhook's commit changed them."""
+        ids = list(ref_ids)
+        self._by[by].difference_update(ids)
+        if changed:
+            self._changed.update(ids)
+        for listener in self.on_release:
+            listener()
+
+    def forget(self, *, by: Holder) -> None:
+        """A fresh start of one holder: what it held was never committed."""
+        self.release(list(self._by[by]), by=by)
+
+    def begin_read(self) -> None:
+        """The dispatcher starts reading due refs."""
+        self._changed.clear()
+
+    def changed_since_read(self, ref_id: int) -> bool:
+        """A webhook changed the ref since the read began: what was read may be stale."""
+        return ref_id in self._changed
