@@ -3,8 +3,9 @@
 :func:`create_app` makes every part and wires them; each resource is opened
 and closed by a cleanup context of its own, in this order (closed in reverse):
 the store (and the book and label budget it restores), its watch, the HTTP
-session, the writer, the pollers, the pruner. So stopping stops polling first, then commits
-what was polled, then closes the store. The CLI, the demo and the tests all
+session, the writer, the pollers, the webhooks' inbox and applier, the pruner. So
+stopping stops applying webhooks and polling first, then commits what was polled,
+then closes the store. The CLI, the demo and the tests all
 run exactly this.
 """
 
@@ -31,6 +32,7 @@ from sms_delivery_exporter.metrics import (
     CountersCollector,
     Exposition,
     HealthCollector,
+    PushCollector,
     SelfCollector,
     SelfStats,
     StoreHealthCollector,
@@ -38,8 +40,21 @@ from sms_delivery_exporter.metrics import (
 )
 from sms_delivery_exporter.outcomes import Catalogue, OutcomeBook, OutcomeRenderer
 from sms_delivery_exporter.polling import AccountPoller, Writer, build_poller, prune_forever
+from sms_delivery_exporter.push.applier import Applying, PushApplier
+from sms_delivery_exporter.push.handshake import Handshakes
+from sms_delivery_exporter.push.inbox import Inbox
+from sms_delivery_exporter.push.pruner import prune_events_forever
+from sms_delivery_exporter.push.receiving import PushHost
 from sms_delivery_exporter.store import Store, store_for, watching
-from sms_delivery_exporter.web.keys import CONFIG, EXPOSITION, INTAKE, READINESS, REFRESH, Readiness
+from sms_delivery_exporter.web.keys import (
+    CONFIG,
+    EXPOSITION,
+    INTAKE,
+    PUSH,
+    READINESS,
+    REFRESH,
+    Readiness,
+)
 from sms_delivery_exporter.web.routes import add_routes, client_max_size
 
 log = logging.getLogger(__name__)
@@ -61,6 +76,7 @@ class Parts:
     clock: Clock
     healths: dict[str, AccountHealth]
     stats: SelfStats
+    push: PushHost
     pollers: dict[str, AccountPoller] = field(default_factory=dict)
 
 
@@ -89,9 +105,17 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
         for name, account in config.accounts.items()
     }
     stats = SelfStats()
+    push = PushHost(
+        accounts=config.accounts,
+        inbox=Inbox(store),
+        applier=PushApplier(store=store, book=book, clock=clock),
+        handshakes=Handshakes(config.store.path.resolve().parent),
+        clock=clock,
+    )
     registry = CollectorRegistry()
     registry.register(HealthCollector(healths, clock))
     registry.register(CountersCollector(counts))
+    registry.register(PushCollector(push.healths))
     registry.register(BuildInfoCollector(build_info(__version__)))
     registry.register(SelfCollector(stats))
     ProcessCollector(registry=registry)
@@ -108,6 +132,7 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
         clock=clock,
         healths=healths,
         stats=stats,
+        push=push,
         pollers=pollers,
     )
     app = web.Application(client_max_size=client_max_size(config))
@@ -116,8 +141,11 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     app[INTAKE] = intake
     app[EXPOSITION] = parts.exposition
     app[READINESS] = parts.readiness
+    app[PUSH] = push
     app[REFRESH] = lambda: _refresh(parts)
-    app.cleanup_ctx.extend([_store, _store_watch, _http_session, _writer, _polling, _pruning])
+    app.cleanup_ctx.extend(
+        [_store, _store_watch, _http_session, _writer, _polling, _webhooks, _pruning]
+    )
     add_routes(app, config)
     return app
 
@@ -222,6 +250,33 @@ async def _keep_polling(poller: AccountPoller) -> None:
         except Exception:
             log.exception("account poller crashed; restarting", extra={"account": poller.account})
             await asyncio.sleep(1.0)
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """The inbox that keeps webhook events before their answer, and the applier that applies
+    them (also those a stop or a crash left unapplied) to refs the pollers keep off meanwhile."""
+    parts = app[PARTS]
+    push = parts.push
+    healths = push.healths
+    for name, poller in parts.pollers.items():
+        applying = Applying(
+            parts.config.accounts[name], poller.tracker, poller.reservations, healths.get(name)
+        )
+        push.applier.attach(name, applying)
+    tasks = [
+        asyncio.create_task(push.inbox.run(), name="webhook inbox"),
+        asyncio.create_task(push.applier.run(), name="webhook applier"),
+        asyncio.create_task(
+            prune_events_forever(parts.store, parts.config.accounts, parts.clock),
+            name="webhook pruner",
+        ),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _pruning(app: web.Application) -> AsyncIterator[None]:

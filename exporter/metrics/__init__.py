@@ -1,4 +1,4 @@
-"""The exporter's own metrics: account health, intake counts, build info, and ``/metrics``.
+"""The exporter's own metrics: account health, webhooks, intake counts, build info, ``/metrics``.
 
 Owns what is exposed about the exporter itself and how a scrape page is put
 together. Imports :mod:`sms_delivery_exporter.outcomes` (rendered on the same
@@ -19,6 +19,7 @@ from sms_delivery_exporter.metrics.collectors import (
 from sms_delivery_exporter.metrics.counters import LabelledCounter
 from sms_delivery_exporter.metrics.exposition import Exposition
 from sms_delivery_exporter.metrics.health import AccountHealth
+from sms_delivery_exporter.metrics.push import PushCollector, PushHealth
 from sms_delivery_exporter.metrics.store_health import StoreHealthCollector
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "Exposition",
     "HealthCollector",
     "LabelledCounter",
+    "PushCollector",
+    "PushHealth",
     "SelfCollector",
     "SelfStats",
     "StoreHealthCollector",

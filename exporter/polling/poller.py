@@ -177,7 +177,7 @@ class AccountPoller:
         """
         reservations = self.reservations
         for _ in range(3):  # the rest of a pass, then once more from the head
-            reservations.begin_read()
+            reservations.begin_read(by="poll")
             rows = await self._store.due_refs(self.account, now, limit, cursors[priority], priority)
             if not rows:
                 if cursors[priority] is None:
@@ -189,7 +189,8 @@ class AccountPoller:
             fresh = [
                 row
                 for _, row in rows
-                if row.id not in reservations and not reservations.changed_since_read(row.id)
+                if row.id not in reservations
+                and not reservations.changed_since_read(row.id, by="poll")
             ]
             if fresh:
                 reservations.hold((row.id for row in fresh), by="poll")
@@ -211,8 +212,8 @@ class AccountPoller:
         while (remaining := self.governor.paused_for()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(min(remaining, IDLE_WAKE))
 
-    def _release(self, batch: Sequence[DueRef]) -> None:
-        self.reservations.release((row.id for row in batch), by="poll")
+    def _release(self, batch: Sequence[DueRef], *, committed: bool) -> None:
+        self.reservations.release((row.id for row in batch), by="poll", changed=committed)
 
     async def _work(self) -> None:
         while True:
@@ -237,12 +238,13 @@ class AccountPoller:
                     failure = exc
             results = self.conclude(readable, unreadable, outcomes, failure)
             if results is None:
-                self._release(batch)
+                self._release(batch, committed=False)
                 continue
             updates = [update for update, _ in results]
             deltas = [delta for _, ref_deltas in results for delta in ref_deltas]
-            if not self._writer.offer(updates, deltas, partial(self._release, batch)):
-                await self._writer.submit(updates, deltas, partial(self._release, batch))
+            release = partial(self._release, batch, committed=True)
+            if not self._writer.offer(updates, deltas, release):
+                await self._writer.submit(updates, deltas, release)
 
     def conclude(
         self,

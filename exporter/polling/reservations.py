@@ -6,10 +6,10 @@ commit would overwrite the earlier, and a final status could count twice.
 So both hold a ref here while they work on it, from the moment its state is
 read until the commit of what they made of it.
 
-One more hazard: the dispatcher's read of due refs may have started before a
-webhook's commit and end after it, carrying the state from before. Refs a
-webhook changed since a read began are :meth:`changed_since_read`, and the
-dispatcher leaves them for its next read.
+One more hazard: a read of refs (the dispatcher's due refs, the webhooks'
+refs by key) may start before the other path's commit and end after it,
+carrying the state from before. Refs the other path committed since a read
+began are :meth:`changed_since_read`, and the reader leaves them for its next read.
 
 In-process coordination: one exporter per SQLite store (its lock sees to
 that). Several replicas sharing a database need the database's row locks.
@@ -28,7 +28,8 @@ class Reservations:
 
     def __init__(self) -> None:
         self._by: dict[Holder, set[int]] = {"poll": set(), "push": set()}
-        self._changed: set[int] = set()
+        self._changed: dict[Holder, set[int]] = {"poll": set(), "push": set()}
+        """Per reader: refs the other holder committed changes to since the reader's read began."""
         self.on_release: list[Callable[[], None]] = []
         """Called whenever refs are released (the poller's dispatcher, the push applier)."""
 
@@ -42,11 +43,11 @@ class Reservations:
         self._by[by].update(ref_ids)
 
     def release(self, ref_ids: Iterable[int], *, by: Holder, changed: bool = False) -> None:
-        """Done with these refs; ``changed``: a webhook's commit changed them."""
+        """Done with these refs; ``changed``: a commit changed them."""
         ids = list(ref_ids)
         self._by[by].difference_update(ids)
         if changed:
-            self._changed.update(ids)
+            self._changed["push" if by == "poll" else "poll"].update(ids)
         for listener in self.on_release:
             listener()
 
@@ -54,10 +55,11 @@ class Reservations:
         """A fresh start of one holder: what it held was never committed."""
         self.release(list(self._by[by]), by=by)
 
-    def begin_read(self) -> None:
-        """The dispatcher starts reading due refs."""
-        self._changed.clear()
+    def begin_read(self, *, by: Holder) -> None:
+        """One holder starts reading refs from the store (one read at a time per holder)."""
+        self._changed[by].clear()
 
-    def changed_since_read(self, ref_id: int) -> bool:
-        """A webhook changed the ref since the read began: what was read may be stale."""
-        return ref_id in self._changed
+    def changed_since_read(self, ref_id: int, *, by: Holder) -> bool:
+        """The other holder committed a change to the ref since ``by``'s read began: what it
+        read may be stale."""
+        return ref_id in self._changed[by]
