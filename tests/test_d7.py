@@ -19,7 +19,8 @@ from sms_delivery_exporter.api import (
     TransientError,
 )
 from sms_delivery_exporter.testing import Scenario
-from sms_delivery_providers.d7.provider import D7Provider, D7Ref, D7Settings, parse_report
+from sms_delivery_providers.d7.provider import D7Provider, D7Settings, parse_report
+from sms_delivery_providers.d7.ref import D7Ref
 from sms_delivery_providers.d7.simulator import D7Simulator
 from tests.conftest import FakeClock
 

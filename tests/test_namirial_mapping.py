@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sms_delivery_exporter.api import BadResponse, Status
-from sms_delivery_providers.namirial.provider import parse_message
+from sms_delivery_providers.namirial.message import parse_message
 from sms_delivery_providers.namirial.reasons import REASONS, reason_for
 from sms_delivery_providers.namirial.simulator import REASON_TEXTS
 

@@ -20,7 +20,8 @@ from sms_delivery_exporter.api import (
 )
 from sms_delivery_exporter.polling.ratelimit import RateLimiter
 from sms_delivery_exporter.testing import Scenario
-from sms_delivery_providers.namirial.provider import NamirialProvider, NamirialRef, NamirialSettings
+from sms_delivery_providers.namirial.provider import NamirialProvider, NamirialSettings
+from sms_delivery_providers.namirial.ref import NamirialRef
 from tests.conftest import API_KEY, FakeClock
 
 MakeProvider = Callable[..., NamirialProvider]

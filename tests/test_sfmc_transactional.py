@@ -23,9 +23,9 @@ from sms_delivery_providers.sfmc.auth import parse_v2_token
 from sms_delivery_providers.sfmc.timestamps import parse_cst
 from sms_delivery_providers.sfmc_transactional.provider import (
     SfmcTransactionalProvider,
-    SfmcTransactionalRef,
     parse_status,
 )
+from sms_delivery_providers.sfmc_transactional.ref import SfmcTransactionalRef
 from sms_delivery_providers.sfmc_transactional.simulator import TransactionalSimulator
 from tests.conftest import FakeClock
 from tests.helpers import providers

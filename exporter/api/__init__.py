@@ -52,7 +52,7 @@ names (1.1: :class:`CallGate`, :class:`Probe`, ``Provider.probe``, ``statuses``,
 ``reports_segments``, ``reports_cost``, plausibility bounds; 1.2: push implemented:
 :class:`TokenReceiver`, :class:`TokenPushSettings`, :class:`SignedPushSettings`,
 :class:`SafetyNetSchedule`, ``PushSettings.registration_grace``, ``dedupe_window``,
-``max_body_bytes`` and ``safety_net``, ``PushReceiver.credential``, ``statuses``,
+``max_body_bytes``, ``confirm_after`` and ``safety_net``, ``PushReceiver.credential``, ``statuses``,
 ``final_statuses`` and ``reasons``, ``PushHandshake.reference``, and the readers
 :func:`push_json`, :func:`push_form`, :func:`token_matches`, :func:`hmac_matches`); a major
 version changes or removes them. Depend on the distribution

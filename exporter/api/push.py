@@ -83,6 +83,12 @@ class PushSettings(BaseModel):
         6 * 3600.0, gt=0, description="how long an event is remembered to recognise a redelivery"
     )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest call accepted")
+    confirm_after: Duration = Field(
+        10.0,
+        ge=0,
+        description="a ref of several messages (a D7 request) all final by webhooks is polled"
+        " once this long after, to learn whether it has more messages, and what they cost",
+    )
     safety_net: SafetyNetSchedule = Field(default_factory=SafetyNetSchedule)
 
 

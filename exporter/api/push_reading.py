@@ -12,6 +12,8 @@ import binascii
 import hashlib
 import hmac
 import json
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -65,16 +67,17 @@ def push_json(body: bytes) -> Any:
     return value
 
 
-def push_form(body: bytes) -> dict[str, str]:
-    """An ``application/x-www-form-urlencoded`` body; the first value of each field."""
+def push_form(body: bytes, content_type: str = "") -> dict[str, str]:
+    """A form body, URL-encoded or ``multipart/form-data`` (``content_type``: the whole
+    ``Content-Type`` header, with its boundary); the first value of each field."""
+    if content_type.lower().startswith("multipart/"):
+        return _multipart(body, content_type)
     try:
         text = body.decode("ascii")
     except UnicodeDecodeError:
         raise PushMalformed("the form body is not URL-encoded ASCII") from None
     try:
-        pairs = parse_qsl(
-            text, keep_blank_values=True, strict_parsing=True, max_num_fields=MAX_FORM_FIELDS
-        )
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
     except ValueError:
         raise PushMalformed(
             f"the form body is not URL-encoded fields (at most {MAX_FORM_FIELDS})"
@@ -82,6 +85,26 @@ def push_form(body: bytes) -> dict[str, str]:
     form: dict[str, str] = {}
     for name, value in pairs:
         form.setdefault(name, value)
+    return form
+
+
+def _multipart(body: bytes, content_type: str) -> dict[str, str]:
+    try:
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+        )
+    except (UnicodeEncodeError, ValueError, TypeError):
+        raise PushMalformed("the multipart form body cannot be read") from None
+    if not message.is_multipart():
+        raise PushMalformed("the multipart form body has no boundary or no parts")
+    form: dict[str, str] = {}
+    for number, part in enumerate(message.iter_parts()):
+        if number >= MAX_FORM_FIELDS:
+            raise PushMalformed(f"the form body has more than {MAX_FORM_FIELDS} fields")
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            form.setdefault(name, payload.decode("utf-8", "replace"))
     return form
 
 

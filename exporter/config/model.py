@@ -199,7 +199,11 @@ class Account:
         schedule = self.settings.schedule
         if self.push is None:
             return schedule
-        return schedule.model_copy(update=self.push.safety_net.model_dump())
+        net = self.push.safety_net
+        # Attributes, not model_dump(): durations dump as their text ("5m").
+        return schedule.model_copy(
+            update={key: getattr(net, key) for key in type(net).model_fields}
+        )
 
 
 @dataclass(frozen=True)

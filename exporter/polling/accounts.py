@@ -32,7 +32,7 @@ def account_rules(account: Account, application_labels: tuple[str, ...]) -> Acco
         final_statuses=account.final_statuses,
         poll_ends_at=account.poll_ends_at,
         details_by_poll=provider.reports_segments or provider.reports_cost,
-        confirm_after=account.settings.schedule.initial_interval,
+        confirm_after=account.push.confirm_after if account.push is not None else 0.0,
     )
 
 

@@ -21,7 +21,6 @@ from sms_delivery_exporter.api import (
     ProviderHttp,
     ProviderSettings,
     RefInvalid,
-    RefModel,
     RefNotFound,
     RefReport,
     Throttled,
@@ -31,16 +30,10 @@ from sms_delivery_exporter.api import (
     plausible,
     segments_field,
 )
+from sms_delivery_providers.d7.push import D7Receiver
+from sms_delivery_providers.d7.ref import D7Ref
 from sms_delivery_providers.d7.statuses import REASONS, STATUSES
 
-RequestId = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-    ),
-]
 CHANNELS = ("sms", "mms", "whatsapp", "viber")
 
 
@@ -57,12 +50,6 @@ class D7Settings(ProviderSettings):
     )
 
 
-class D7Ref(RefModel):
-    """The request_id /messages/v1/send returned."""
-
-    request_id: RequestId
-
-
 class D7Provider(Provider[D7Settings, D7Ref]):
     """One request, one message per recipient; cost and parts per message."""
 
@@ -73,6 +60,7 @@ class D7Provider(Provider[D7Settings, D7Ref]):
     channels = CHANNELS
     reports_segments = True
     reports_cost = True
+    push = D7Receiver
 
     def __init__(self, settings: D7Settings, http: ProviderHttp) -> None:
         super().__init__(settings, http)

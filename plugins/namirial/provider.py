@@ -2,52 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import ClassVar
 from urllib.parse import quote
 
-from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
+from pydantic import AnyHttpUrl, Field, SecretStr
 
 from sms_delivery_exporter.api import (
     AuthFailed,
     BadResponse,
     HttpResponse,
-    Observation,
     Probe,
     Provider,
     ProviderError,
     ProviderHttp,
     ProviderSettings,
-    RefModel,
     RefNotFound,
     RefReport,
-    Status,
     Throttled,
     TransientError,
-    parse_iso8601,
-    segments_field,
 )
-from sms_delivery_providers.namirial.reasons import REASONS, reason_for
+from sms_delivery_providers.namirial.message import parse_message
+from sms_delivery_providers.namirial.push import NamirialReceiver
+from sms_delivery_providers.namirial.reasons import REASONS
+from sms_delivery_providers.namirial.ref import NamirialRef
 
-STATUSES: dict[str, Status] = {
-    "PROVIDER_ACCEPTANCE": Status.QUEUED,
-    "SENT": Status.SENT,
-    "DELIVERED": Status.DELIVERED,
-    "UNDELIVERED": Status.UNDELIVERED,
-    "REJECTED": Status.REJECTED,
-    "READ": Status.DELIVERED,  # plus a read event
-}
-CHANNELS = {"SMS": "sms", "RCS": "rcs"}
 PROBE_REFERENCE = "sms-delivery-exporter-probe"
 """A reference key no application uses: the probe lists its (no) messages."""
-
-MessageId = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-    ),
-]
 
 
 class NamirialSettings(ProviderSettings):
@@ -58,12 +38,6 @@ class NamirialSettings(ProviderSettings):
         description="status API host (the part before /api/)",
     )
     api_key: SecretStr = Field(description="sent as X-Api-Key")
-
-
-class NamirialRef(RefModel):
-    """A message id returned by the Namirial send API."""
-
-    id: MessageId = Field(description="the message UUID")
 
 
 class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
@@ -77,6 +51,7 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
     read_channels = frozenset({"rcs"})
     reports_segments = True
     batch_size: ClassVar[int] = 1
+    push = NamirialReceiver
 
     def __init__(self, settings: NamirialSettings, http: ProviderHttp) -> None:
         super().__init__(settings, http)
@@ -126,38 +101,3 @@ def _error(response: HttpResponse) -> ProviderError:
     if status >= 500:
         return TransientError(f"Namirial answered HTTP {status}")
     return BadResponse(f"unexpected HTTP {status} from Namirial")
-
-
-def parse_message(message: dict[str, Any]) -> Observation:
-    """One ``message`` object of any Namirial status answer (or webhook)."""
-    raw_status = message.get("status")
-    status = STATUSES.get(raw_status) if isinstance(raw_status, str) else None
-    if status is None:
-        raise BadResponse(f"unknown message status {str(raw_status)[:40]!r}")
-    provider = message.get("provider")
-    provider = provider if isinstance(provider, dict) else {}
-    code = _text(provider.get("code"))
-    reason = None
-    if status in (Status.UNDELIVERED, Status.REJECTED):
-        reason = reason_for(_text(provider.get("message")), _text(provider.get("status")), code)
-    sms = message.get("sms")
-    segments = sms.get("segments") if isinstance(sms, dict) else None
-    channel = message.get("channel")
-    return Observation(
-        key="",
-        status=status,
-        provider_status=raw_status if isinstance(raw_status, str) else "",
-        code=code,
-        reason=reason,
-        accepted_at=parse_iso8601(message.get("providerAcceptanceAt"), "providerAcceptanceAt"),
-        changed_at=parse_iso8601(message.get("statusChangedAt"), "statusChangedAt"),
-        channel=CHANNELS.get(channel, "other") if isinstance(channel, str) else "sms",
-        segments=segments_field(segments, "sms.segments"),
-        read=raw_status == "READ",
-    )
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    return str(value)[:200]

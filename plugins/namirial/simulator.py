@@ -3,13 +3,17 @@
 Serves the three documented endpoints with ``X-Api-Key`` (403 otherwise),
 404 for unknown ids, and the scenario's 429s, 5xx, broken JSON and slow
 answers. Control endpoints under ``/_sim/`` create messages, swap the
-scenario and report the ground truth.
+scenario and report the ground truth. Given a webhook URL (:meth:`push_to`),
+it posts a ``STATUS_UPDATE`` for each status change but the acceptance, with
+the push token in the URL, as Namirial's per-message webhooks do.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +22,7 @@ from aiohttp import web
 from sms_delivery_exporter.testing import (
     Clock,
     FaultAnswers,
+    Pusher,
     Scenario,
     SimMessage,
     SimulatorBase,
@@ -84,6 +89,8 @@ class NamirialSimulator(SimulatorBase):
         """(time, HTTP status) of every status request by id, for tests of pacing and pauses."""
         self.list_requests = 0
         """Requests to the list endpoints (by reference key or phone number)."""
+        self.push_token = secrets.token_urlsafe(24)
+        self.pusher = Pusher(self.factory, render=self._webhook, encode=_webhook_call)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -92,6 +99,7 @@ class NamirialSimulator(SimulatorBase):
         app.router.add_get("/api/messagestatus/{id}", self._by_id)
         app.router.add_post("/_sim/messages", self._create)
         self.add_control_routes(app)
+        app.cleanup_ctx.append(self.pusher.context)
         return app
 
     def send(self, count: int = 1, **options: Any) -> list[SimMessage]:
@@ -99,6 +107,7 @@ class NamirialSimulator(SimulatorBase):
         created = [self.factory.create(**options) for _ in range(count)]
         for message in created:
             self.messages[message.id] = message
+            self.pusher.schedule(message)
         return created
 
     def demo_send(self) -> dict[str, str]:
@@ -113,9 +122,27 @@ class NamirialSimulator(SimulatorBase):
             "schedule": {"first_poll": "1s", "initial_interval": "1s", "max_interval": "10s"},
         }
 
-    def render(self, message: SimMessage) -> dict[str, Any]:
-        """The ``message`` object as Namirial returns it now."""
-        stage, changed_at = message.stage_at(self.clock())
+    def push_options(self) -> dict[str, Any]:
+        return {"token": self.push_token}
+
+    def push_to(self, url: str) -> None:
+        self.pusher.url = f"{url}?token={self.push_token}"
+
+    def _webhook(self, message: SimMessage, stage: str, when: float) -> dict[str, Any] | None:
+        """The STATUS_UPDATE of one status change (none for the acceptance)."""
+        if stage == "queued":
+            return None
+        return {
+            "id": str(uuid.UUID(int=self.factory.rng.getrandbits(128), version=4)),
+            "webhookConfigurationId": "sim-webhook",
+            "type": "STATUS_UPDATE",
+            "createdAt": datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds"),
+            "message": self.render(message, at=when),
+        }
+
+    def render(self, message: SimMessage, at: float | None = None) -> dict[str, Any]:
+        """The ``message`` object as Namirial returns it now (or at a time)."""
+        stage, changed_at = message.stage_at(self.clock() if at is None else at)
         provider: dict[str, Any] = {
             "name": "PROVIDER1",
             "id": message.id[::-1],
@@ -199,6 +226,12 @@ class NamirialSimulator(SimulatorBase):
 
     def truth(self) -> dict[str, Any]:
         return truth(list(self.messages.values()), self.clock())
+
+
+def _webhook_call(events: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+    """Namirial posts one event per call."""
+    [event] = events
+    return json.dumps(event).encode(), {"Content-Type": "application/json"}
 
 
 def _iso(seconds: float) -> str:

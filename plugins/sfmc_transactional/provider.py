@@ -14,7 +14,6 @@ from sms_delivery_exporter.api import (
     Probe,
     Provider,
     ProviderHttp,
-    RefModel,
     RefNotFound,
     RefReport,
     Status,
@@ -23,7 +22,9 @@ from sms_delivery_providers.sfmc.auth import TokenSource, call_error, parse_v2_t
 from sms_delivery_providers.sfmc.client import SfmcClient
 from sms_delivery_providers.sfmc.settings import SfmcSchedule, SfmcSettings
 from sms_delivery_providers.sfmc.timestamps import parse_cst
+from sms_delivery_providers.sfmc_transactional.push import EnsReceiver
 from sms_delivery_providers.sfmc_transactional.reasons import REASONS, reason_for
+from sms_delivery_providers.sfmc_transactional.ref import SfmcTransactionalRef
 
 EVENTS: dict[str, Status] = {
     "SMSQueued": Status.QUEUED,
@@ -49,12 +50,6 @@ class SfmcTransactionalSettings(SfmcSettings):
     schedule: TransactionalSchedule = Field(default_factory=TransactionalSchedule)
 
 
-class SfmcTransactionalRef(RefModel):
-    """The messageKey the application chose when it sent the message."""
-
-    message_key: str = Field(min_length=1, max_length=200, pattern=r"^[^/?#\s]+$")
-
-
 class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransactionalRef]):
     """Status by messageKey; stops at sent."""
 
@@ -64,6 +59,7 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
     reasons = frozenset(REASONS)
     final_statuses = FINAL_STATUSES | {Status.SENT}
     statuses = frozenset({Status.QUEUED, Status.SENT, Status.REJECTED})
+    push = EnsReceiver
 
     def __init__(self, settings: SfmcTransactionalSettings, http: ProviderHttp) -> None:
         super().__init__(settings, http)
