@@ -289,6 +289,50 @@ class TestReconciliation:
         assert sources["push"] > 0 and sources["poll"] > 0
         assert sum(sources.values()) == truth["messages"]
 
+    async def test_a_webhook_during_a_poll_of_its_ref_counts_once(
+        self, tmp_path: Path, serve: Start, start_exporter: Start
+    ) -> None:
+        """Poll and webhook both see the delivery: whichever commits first counts it, once."""
+        pushed = await start_pushed(
+            tmp_path,
+            serve,
+            start_exporter,
+            "namirial",
+            safety_net={**QUICK_NET, "first_poll": "0s"},
+            scenario={
+                "latency_median": 0.05,
+                "latency_sigma": 0.0,
+                "delivered": 1.0,
+                "undelivered": 0.0,
+                "rejected": 0.0,
+                "slow_rate": 1.0,
+                "slow_seconds": 1.0,
+            },
+            pushing=False,
+        )
+        served = pushed.simulator.faults.served
+        await wait_for(lambda: pushed.simulator.requests >= 1, what="the credential check")
+        base = served["slow"]
+        [item] = pushed.register(1)
+        await pushed.post([item])
+        # The poll is under way (its answer comes in a second) when the webhook arrives.
+        await wait_for(lambda: served["slow"] > base, what="a poll under way")
+        response = await pushed.client.post(
+            token_path(pushed), json=status_update(item["id"], "DELIVERED")
+        )
+        assert response.status == 200
+        reservations = pushed.exporter.parts.pollers["acct"].reservations
+
+        def both_done() -> bool:
+            polled = pushed.simulator.requests >= 2 and not reservations.held_by("poll")
+            return polled and bool(results(pushed, EVENTS))
+
+        await wait_for(both_done, what="the poll committed and the webhook dealt with")
+        samples = pushed.exporter.samples()
+        assert total(samples, FINAL) == 1
+        assert sum(by_label(samples, BY_SOURCE, "source").values()) == 1
+        assert total(samples, "sms_delivery_latency_seconds_count") == 1
+
     async def test_sent_is_open_for_pushed_sfmc_transactional_and_polls_stop_there(
         self, tmp_path: Path, serve: Start, start_exporter: Start
     ) -> None:

@@ -217,7 +217,15 @@ class Tracker:
         """The poll got no usable answer: try again later, keep what we knew."""
         state = RefState.load(ref.state)
         record = self.recorder(ref.labels)
-        return self._conclude(ref, state, record, now, ref.polls, ref.last_poll_at, finished=False)
+        update, deltas = self._conclude(
+            ref, state, record, now, ref.polls, ref.last_poll_at, finished=False
+        )
+        confirm = self.rules.confirm_after
+        if confirm and update.next_poll_at is not None and state.messages:
+            if not self._still_open(state, now):
+                # A confirming poll that failed is tried again as soon, not at the safety net's.
+                update.next_poll_at = min(update.next_poll_at, now + confirm)
+        return update, deltas
 
     def _conclude(
         self,
