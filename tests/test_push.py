@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from sms_delivery_exporter.process.logs import LogfmtFormatter
+from sms_delivery_providers.namirial.simulator import NamirialSimulator
 from tests.helpers import by_label, total, wait_for
 from tests.push_helpers import PUSHING, QUICK_NET, Pushed, Start, start_pushed
 
@@ -311,7 +312,9 @@ class TestReconciliation:
             pushing=False,
         )
         served = pushed.simulator.faults.served
-        await wait_for(lambda: pushed.simulator.requests >= 1, what="the credential check")
+        simulator = pushed.simulator
+        assert isinstance(simulator, NamirialSimulator)
+        await wait_for(lambda: simulator.requests >= 1, what="the credential check")
         base = served["slow"]
         [item] = pushed.register(1)
         await pushed.post([item])
@@ -324,7 +327,7 @@ class TestReconciliation:
         reservations = pushed.exporter.parts.pollers["acct"].reservations
 
         def both_done() -> bool:
-            polled = pushed.simulator.requests >= 2 and not reservations.held_by("poll")
+            polled = simulator.requests >= 2 and not reservations.held_by("poll")
             return polled and bool(results(pushed, EVENTS))
 
         await wait_for(both_done, what="the poll committed and the webhook dealt with")

@@ -221,10 +221,10 @@ class Tracker:
             ref, state, record, now, ref.polls, ref.last_poll_at, finished=False
         )
         confirm = self.rules.confirm_after
-        if confirm and update.next_poll_at is not None and state.messages:
-            if not self._still_open(state, now):
-                # A confirming poll that failed is tried again as soon, not at the safety net's.
-                update.next_poll_at = min(update.next_poll_at, now + confirm)
+        waiting = update.next_poll_at is not None and bool(state.messages)
+        if confirm and waiting and not self._still_open(state, now):
+            # A confirming poll that failed is tried again as soon, not at the safety net's.
+            update.next_poll_at = min(update.next_poll_at or now, now + confirm)
         return update, deltas
 
     def _conclude(
