@@ -115,7 +115,9 @@ class IntakeConfig(BaseModel):
     )
     token: SecretStr | None = Field(None, description="bearer token applications send")
     require_tls: bool = Field(
-        True, description="false allows a token over plain HTTP on a non-loopback address"
+        True,
+        description="false allows a token (the intake's, or a push token in a webhook URL)"
+        " over plain HTTP on a non-loopback address",
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     max_items: int = Field(10_000, ge=1, le=1_000_000, description="items per request")
