@@ -2,6 +2,9 @@
 
 All in one event loop on loopback, with the store in a temporary directory,
 so a newcomer sees live metrics within seconds and Ctrl-C leaves nothing behind.
+Simulators of providers with push post their webhooks to the exporter (a few
+lost, a few twice), so final statuses come by push, and by the safety-net
+polls for the lost ones (``sms_messages_final_by_source_total``).
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from sms_delivery_exporter.api import ProviderClass
 from sms_delivery_exporter.app import create_app
 from sms_delivery_exporter.config import parse_config
 from sms_delivery_exporter.testing import DemoSimulator, demo_simulators
-from sms_delivery_exporter.web.paths import INTAKE_PATH
+from sms_delivery_exporter.web.paths import INTAKE_PATH, PUSH_PREFIX
 
 log = logging.getLogger(__name__)
 
 SEND_INTERVAL = 0.5
 REFS_PER_SEND = 5
+DEMO_SAFETY_NET = {"first_poll": "20s", "initial_interval": "20s", "max_interval": "1m"}
+"""Quicker than the default, so the demo shows lost webhooks found by polls within a minute."""
 
 
 async def run_demo(providers: Mapping[str, ProviderClass], host: str, port: int) -> int:
@@ -51,12 +56,21 @@ async def run_demo(providers: Mapping[str, ProviderClass], host: str, port: int)
             account = f"{name}-demo"
             simulators[account] = simulator
             accounts[account] = {"provider": name, **simulator.account_options(base_url)}
+            push = simulator.push_options()
+            if push is not None:
+                accounts[account]["push"] = {**push, "safety_net": DEMO_SAFETY_NET}
+                simulator.factory.scenario = simulator.factory.scenario.model_copy(
+                    update={"push_loss_rate": 0.05, "push_duplicate_rate": 0.05}
+                )
             print(f"simulator {name}: {base_url}", flush=True)
         with tempfile.TemporaryDirectory(prefix="sms-demo-") as workdir:
             document = {"store": {"path": str(Path(workdir) / "demo.db")}, "accounts": accounts}
             config = parse_config(yaml.safe_dump(document), providers, {})
             exporter_runner, url = await _start(create_app(config), host, port)
             runners.append(exporter_runner)
+            for account, simulator in simulators.items():
+                if config.accounts[account].push is not None:
+                    simulator.push_to(url + PUSH_PREFIX + account)
             print(f"exporter: {url}/metrics  (landing page {url}/)", flush=True)
             print("sending messages; press Ctrl-C to stop", flush=True)
             sender = asyncio.create_task(_send(url, simulators, stop))
