@@ -31,6 +31,7 @@ from tests.stack import (
 ROOT = Path(__file__).resolve().parent.parent
 SCALE = 1 / 30
 """Rule windows shrink 30-fold: 10m becomes 20s, `for: 5m` becomes 10s."""
+SAFETY_NET = {"first_poll": "1s", "initial_interval": "1s", "growth": 1.0, "max_interval": "2s"}
 
 pytestmark = [
     pytest.mark.slow,
@@ -112,12 +113,20 @@ async def test_spike_pages_and_recovery_resolves(tmp_path: Path, serve: Callable
             "initial_interval": "200ms",
             "max_interval": "1s",
         }
+        # Both post their webhooks too (the dashboards' webhook panels need data); a few
+        # are lost, and the safety net finds those.
+        block["push"] = {**(simulator.push_options() or {}), "safety_net": SAFETY_NET}
+        simulator.factory.scenario = simulator.factory.scenario.model_copy(
+            update={"push_loss_rate": 0.1}
+        )
         accounts[name] = block
         simulators[name] = simulator
     webhook = Webhook()
     webhook_url = await serve(webhook.app())
     _, config_text = make_config(tmp_path, accounts)
     exporter = ExporterProcess(config_text, tmp_path)
+    for name, simulator in simulators.items():
+        simulator.push_to(f"{exporter.url}/api/v1/push/{name}")
     servers: list[Server] = []
     try:
         exporter.start()
