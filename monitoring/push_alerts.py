@@ -26,12 +26,13 @@ def push_quiet_alert(settings: Settings) -> Alert:
             f'{{{job}, source="{source}"}}[{window}]))'
         )
 
+    pushing = f"group by ({INSTANCE}) (sms_exporter_push_requests_total{{{job}}})"
     return Alert(
         name="SMSPushQuiet",
         expr=(
             f"{finals('poll')} > 0\n"
             f"and on ({INSTANCE})\n{finals('push')} == 0\n"
-            f"and on ({INSTANCE})\ngroup by ({INSTANCE}) (sms_exporter_push_requests_total{{{job}}})"
+            f"and on ({INSTANCE})\n{pushing}"
         ),
         for_seconds=10 * MINUTE,
         severity=TICKET,
