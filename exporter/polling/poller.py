@@ -77,7 +77,7 @@ class AccountPoller:
         self.reservations = Reservations()
         """Refs being polled, or being changed by a webhook (which the dispatcher leaves alone)."""
         self._wake = asyncio.Event()
-        self.reservations.on_release.append(self._wake.set)
+        self.reservations.on_release["poll"].append(self._wake.set)
         self._fetch_one_only = type(provider).fetch is Provider.fetch
 
     def wake(self) -> None:

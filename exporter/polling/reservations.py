@@ -30,8 +30,9 @@ class Reservations:
         self._by: dict[Holder, set[int]] = {"poll": set(), "push": set()}
         self._changed: dict[Holder, set[int]] = {"poll": set(), "push": set()}
         """Per reader: refs the other holder committed changes to since the reader's read began."""
-        self.on_release: list[Callable[[], None]] = []
-        """Called whenever refs are released (the poller's dispatcher, the push applier)."""
+        self.on_release: dict[Holder, list[Callable[[], None]]] = {"poll": [], "push": []}
+        """Called when one holder releases refs: the push applier waits for the poller's.
+        (The dispatcher does not wait for webhooks: it reads again within a second.)"""
 
     def __contains__(self, ref_id: object) -> bool:
         return ref_id in self._by["poll"] or ref_id in self._by["push"]
@@ -48,7 +49,7 @@ class Reservations:
         self._by[by].difference_update(ids)
         if changed:
             self._changed["push" if by == "poll" else "poll"].update(ids)
-        for listener in self.on_release:
+        for listener in self.on_release[by]:
             listener()
 
     def forget(self, *, by: Holder) -> None:

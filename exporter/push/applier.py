@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 ROUND = 2_000
 """Events applied in one transaction at most."""
+GATHER = 0.02
+"""Seconds a round waits for more events to come, as the poll writer does."""
 RETRY_AFTER_FAILURE = 1.0
 FIRST_LOOK_AGAIN = 0.25
 """An event of a ref not registered yet looks again after this, then after its age doubles."""
@@ -80,7 +82,7 @@ class PushApplier:
 
     def attach(self, name: str, applying: Applying) -> None:
         self._accounts[name] = applying
-        applying.reservations.on_release.append(lambda: self._unblock(name))
+        applying.reservations.on_release["poll"].append(lambda: self._unblock(name))
 
     def enqueue(self, events: Sequence[KeptEvent]) -> None:
         """Events just committed by the inbox."""
@@ -95,6 +97,10 @@ class PushApplier:
             if not self._ready:
                 await self._sleep()
                 continue
+            if len(self._ready) < ROUND:
+                # Gather a moment: a round costs two store calls whatever its size, and
+                # the store's thread also commits the calls waiting for their answer.
+                await asyncio.sleep(GATHER)
             events = [self._ready.popleft() for _ in range(min(ROUND, len(self._ready)))]
             by_account: dict[str, list[KeptEvent]] = defaultdict(list)
             for event in events:

@@ -31,33 +31,36 @@ class KeptEvent:
     event_time: float | None
 
 
-def encode(event: PushedEvent, ref_key: str) -> str:
-    """The text the store keeps of an event (positional, compact)."""
+def kept(event: PushedEvent, ref_key: str) -> tuple[list[Any], str]:
+    """The fields the store keeps of an event (bounded, finite), and their text."""
     seen = event.observation
-    return json.dumps(
-        [
-            ref_key,
-            _cut(seen.key, 200),
-            seen.status.value,
-            _cut(seen.provider_status),
-            _cut(seen.code),
-            _cut(seen.reason),
-            _finite(seen.accepted_at),
-            _finite(seen.changed_at),
-            _cut(seen.channel),
-            seen.segments if _plausible_parts(seen.segments) else None,
-            _finite(seen.cost),
-            _cut(seen.currency),
-            _cut(seen.country),
-            int(seen.read),
-            _finite(event.event_time),
-        ],
-        separators=(",", ":"),
-    )
+    fields = [
+        ref_key,
+        _cut(seen.key, 200),
+        seen.status.value,
+        _cut(seen.provider_status),
+        _cut(seen.code),
+        _cut(seen.reason),
+        _finite(seen.accepted_at),
+        _finite(seen.changed_at),
+        _cut(seen.channel),
+        seen.segments if _plausible_parts(seen.segments) else None,
+        _finite(seen.cost),
+        _cut(seen.currency),
+        _cut(seen.country),
+        int(seen.read),
+        _finite(event.event_time),
+    ]
+    return fields, json.dumps(fields, separators=(",", ":"))
 
 
 def decode(event_id: int, account: str, received_at: float, text: str) -> KeptEvent:
-    fields: list[Any] = json.loads(text)
+    """An event as the store kept it."""
+    return restore(event_id, account, received_at, json.loads(text))
+
+
+def restore(event_id: int, account: str, received_at: float, fields: list[Any]) -> KeptEvent:
+    """An event from the fields kept of it (the same whether read back or just committed)."""
     observation = Observation(
         key=fields[1],
         status=Status(fields[2]),

@@ -29,7 +29,7 @@ from sms_delivery_exporter.config import Account, validation_problems
 from sms_delivery_exporter.intake.items import ref_key
 from sms_delivery_exporter.metrics import PushHealth
 from sms_delivery_exporter.push.applier import PushApplier
-from sms_delivery_exporter.push.events import decode, dedupe_key, encode
+from sms_delivery_exporter.push.events import dedupe_key, kept, restore
 from sms_delivery_exporter.push.handshake import HandshakeNotKept, Handshakes
 from sms_delivery_exporter.push.inbox import Inbox, StoreUnavailable
 from sms_delivery_exporter.store import NewPushEvent
@@ -124,27 +124,29 @@ class PushHost:
             raise PushUnavailable(
                 f"{self.applier.backlog} webhook events wait to be applied; send again later"
             )
-        rows = []
+        rows, fields = [], []
         for event in batch.events:
             key = ref_key(event.ref)
-            rows.append(NewPushEvent(name, dedupe_key(event, key), now, encode(event, key)))
+            kept_fields, text = kept(event, key)
+            rows.append(NewPushEvent(name, dedupe_key(event, key), now, text))
+            fields.append(kept_fields)
         try:
             ids = await self.inbox.keep(rows) if rows else []
         except StoreUnavailable as exc:
             health.called("unavailable")
             raise PushUnavailable(f"the store cannot commit now ({exc})") from None
-        kept = [
-            decode(event_id, name, now, row.event)
-            for event_id, row in zip(ids, rows, strict=True)
+        new = [
+            restore(event_id, name, now, kept_fields)
+            for event_id, kept_fields in zip(ids, fields, strict=True)
             if event_id is not None
         ]
-        self.applier.enqueue(kept)
-        duplicates = len(rows) - len(kept)
+        self.applier.enqueue(new)
+        duplicates = len(rows) - len(new)
         health.called("accepted")
         health.counted("duplicate", duplicates)
         if rows:
             health.last_received = now
-        return PushAnswer(len(kept), duplicates)
+        return PushAnswer(len(new), duplicates)
 
     def _read(self, endpoint: Endpoint, request: PushRequest) -> PushBatch:
         """The plugin's reading of the body, checked: what it returns must be what it says."""

@@ -158,7 +158,11 @@ class SqliteStore:
         return await self._run(partial(self._count_refs, account, open_only))
 
     async def add_push_events(self, events: Sequence[NewPushEvent]) -> list[int | None]:
-        return await self._run(partial(sqlite_push.add_push_events, self._conn, events), write=True)
+        text = sqlite_push.push_events_text(events)
+        inserted = await self._run(
+            partial(sqlite_push.add_push_events, self._conn, text), write=True
+        )
+        return sqlite_push.ids_of(events, inserted)
 
     async def pending_push_events(self, after: int = 0, limit: int = 10_000) -> list[PushEventRow]:
         return await self._run(partial(sqlite_push.pending_push_events, self._conn, after, limit))

@@ -23,18 +23,34 @@ from sms_delivery_exporter.store.rows import (
 from sms_delivery_exporter.store.sqlite_writes import add_series, transaction, write_updates
 
 
-def add_push_events(db: sqlite3.Connection, events: Sequence[NewPushEvent]) -> list[int | None]:
-    """Keep new events; each one's id, or None for a duplicate of one kept before."""
-    ids: list[int | None] = []
+def push_events_text(events: Sequence[NewPushEvent]) -> str:
+    """The events as one JSON text, made before the store's thread is asked to insert it."""
+    return json.dumps([[e.account, e.dedupe_key, e.received_at, e.event] for e in events])
+
+
+def add_push_events(db: sqlite3.Connection, text: str) -> list[tuple[int, str, str]]:
+    """Keep new events (``push_events_text``); (id, account, dedupe key) of those inserted.
+
+    One statement over a JSON array: one SQLite step, not one per event, and little
+    Python on the store's thread (which needs the GIL for it). RETURNING names the
+    rows inserted, so what it leaves out was kept before (or twice in this text).
+    """
     with transaction(db):
-        for event in events:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO push_events (account, dedupe_key, received_at, event)"
-                " VALUES (?, ?, ?, ?)",
-                (event.account, event.dedupe_key, event.received_at, event.event),
-            )
-            ids.append(cursor.lastrowid if cursor.rowcount == 1 else None)
-    return ids
+        return db.execute(
+            "INSERT INTO push_events (account, dedupe_key, received_at, event)"
+            " SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3"
+            " FROM json_each(?) AS e WHERE true"
+            " ON CONFLICT (account, dedupe_key) DO NOTHING RETURNING id, account, dedupe_key",
+            (text,),
+        ).fetchall()
+
+
+def ids_of(
+    events: Sequence[NewPushEvent], inserted: list[tuple[int, str, str]]
+) -> list[int | None]:
+    """Each event's id, or None for a duplicate."""
+    new = {(account, key): event_id for event_id, account, key in inserted}
+    return [new.pop((e.account, e.dedupe_key), None) for e in events]
 
 
 def pending_push_events(db: sqlite3.Connection, after: int, limit: int) -> list[PushEventRow]:
@@ -51,11 +67,12 @@ def pending_push_events(db: sqlite3.Connection, after: int, limit: int) -> list[
 
 def find_refs(db: sqlite3.Connection, account: str, ref_keys: Sequence[str]) -> list[FoundRef]:
     """The account's refs with these keys, open or finished (one indexed lookup each)."""
+    # IN (subquery), not a join: SQLite would scan the account's refs for a join.
     (text,) = db.execute(
-        "SELECT json_group_array(json_array(r.id, r.ref_key, r.labels, r.submitted_at, r.polls,"
-        " r.last_poll_at, r.state, r.next_poll_at)) FROM json_each(?) AS k"
-        " JOIN refs AS r ON r.account = ? AND r.ref_key = k.value",
-        (json.dumps(list(ref_keys)), account),
+        "SELECT json_group_array(json_array(id, ref_key, labels, submitted_at, polls,"
+        " last_poll_at, state, next_poll_at)) FROM refs WHERE account = ?"
+        " AND ref_key IN (SELECT value FROM json_each(?))",
+        (account, json.dumps(list(ref_keys))),
     ).fetchone()
     return [FoundRef(DueRef(*row[:7]), row[7]) for row in json.loads(text)]
 

@@ -64,7 +64,9 @@ class PushHandler:
         size = 0
         try:
             async with asyncio.timeout(self._read_timeout):
-                # Read in chunks, so that a body without a length stops at the limit.
+                if request.content_length is not None:
+                    return await request.read()  # within the limit: checked above
+                # No length (chunked): read in chunks, so that the body stops at the limit.
                 async for chunk in request.content.iter_chunked(64 * 1024):
                     size += len(chunk)
                     if size > limit:
