@@ -53,6 +53,7 @@ class TestValid:
             "SFMC_CLIENT_ID": "id",
             "SFMC_CLIENT_SECRET": "secret",
             "D7_API_TOKEN": "d7",
+            "NAMIRIAL_PUSH_TOKEN": "p" * 32,
             "PATH": "/usr/bin:/bin",
         }
         result = config_check(ROOT / "config.example.yaml", env)
@@ -60,6 +61,8 @@ class TestValid:
         assert "OK" in result.stdout
         for provider in ("namirial", "sfmc_transactional", "sfmc_mobileconnect", "d7"):
             assert f"provider {provider}," in result.stdout
+        assert "webhooks at /api/v1/push/namirial-eu (token)" in result.stdout
+        assert "p" * 32 not in result.stdout
 
 
 class TestMistakes:
@@ -69,6 +72,21 @@ class TestMistakes:
         ("text", "expected"),
         [
             (GOOD + "    api_kye: x\n", "accounts.eu.api_kye: unknown option"),
+            (GOOD + "    push: {}\n", "accounts.eu.push.token: Field required"),
+            (GOOD + "    push: {token: short}\n", "accounts.eu.push.token: Value error, too short"),
+            (
+                GOOD + "    push: {token: 0123456789abcdef, tokn: x}\n",
+                "accounts.eu.push.tokn: unknown option",
+            ),
+            (
+                GOOD + "    push: {token: 0123456789abcdef, safety_net: {first_poll: 2d}}\n",
+                "accounts.eu.push.safety_net.first_poll: must be shorter than",
+            ),
+            (
+                "accounts:\n  mc:\n    provider: sfmc_mobileconnect\n    subdomain: x\n"
+                "    client_id: i\n    client_secret: s\n    push: {token: 0123456789abcdef}\n",
+                "accounts.mc.push: provider 'sfmc_mobileconnect' cannot receive webhooks",
+            ),
             (GOOD.replace("    api_key: ${KEY}\n", ""), "accounts.eu.api_key: Field required"),
             (
                 GOOD + "    rate_limit: fast\n",

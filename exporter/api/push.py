@@ -29,13 +29,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from sms_delivery_exporter.api.durations import Duration
 from sms_delivery_exporter.api.push_reading import token_matches
 from sms_delivery_exporter.api.reports import Observation
 from sms_delivery_exporter.api.settings import ProviderSettings, RefModel
 from sms_delivery_exporter.api.statuses import Status
+
+MIN_TOKEN = 16
+"""Shortest push token accepted: it is the only proof a call is the provider's."""
 
 
 class SafetyNetSchedule(BaseModel):
@@ -98,6 +101,16 @@ class TokenPushSettings(PushSettings):
     token: SecretStr = Field(
         description="secret the provider's calls carry as ?token=: long and random"
     )
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr) -> SecretStr:
+        if len(token.get_secret_value()) < MIN_TOKEN:
+            raise ValueError(
+                f"too short: a push token needs {MIN_TOKEN} characters at least"
+                " (openssl rand -hex 32 makes a good one)"
+            )
+        return token
 
 
 class SignedPushSettings(PushSettings):

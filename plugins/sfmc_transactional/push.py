@@ -30,7 +30,6 @@ from sms_delivery_exporter.api import (
     PushReceiver,
     PushRefused,
     PushRequest,
-    SignedPushSettings,
     Status,
     hmac_matches,
     push_json,
@@ -54,9 +53,13 @@ STANDARD_REASONS = frozenset(reason for _, reason in CODES.values() if reason)
 
 
 class EnsReceiver(PushReceiver):
-    """Verifies ENS calls by their signature and reads their SMS events."""
+    """Verifies ENS calls by their signature and reads their SMS events.
 
-    Settings = SignedPushSettings
+    ``push.signature_key`` may be left out while the callback is being created:
+    ENS posts its (unsigned) verification call during the creation, before the
+    operator has the key it returns. Until the key is set every event is refused.
+    """
+
     credential = "signature"
     statuses = frozenset({Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.REJECTED})
     final_statuses = FINAL_STATUSES  # sent is open again: ENS tells what came after it
@@ -67,7 +70,11 @@ class EnsReceiver(PushReceiver):
         if signature is None and verification(request.body) is not None:
             return  # the one call ENS cannot sign: it applies nothing
         key = self.push.signature_key
-        if key is None or not hmac_matches(key, request.body, signature):
+        if key is None:
+            raise PushRefused(
+                "push.signature_key is not set: set it to the callback's signatureKey and restart"
+            )
+        if not hmac_matches(key, request.body, signature):
             raise PushRefused(
                 f"missing or wrong {SIGNATURE_HEADER} (base64 HMAC-SHA256 of the body with"
                 " push.signature_key)"
