@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -222,7 +222,9 @@ async def _polling(app: web.Application) -> AsyncIterator[None]:
             clock=parts.clock,
         )
     tasks = [
-        asyncio.create_task(_keep_polling(poller), name=f"poll {name}")
+        asyncio.create_task(
+            _keep_running(poller.run, "account poller", {"account": name}), name=f"poll {name}"
+        )
         for name, poller in parts.pollers.items()
     ]
     parts.readiness.polling = True
@@ -240,15 +242,18 @@ async def _polling(app: web.Application) -> AsyncIterator[None]:
         log.info("exporter stopped")
 
 
-async def _keep_polling(poller: AccountPoller) -> None:
-    """A poller that dies is logged and restarted: one account never stops the others."""
+async def _keep_running(
+    run: Callable[[], Awaitable[None]], what: str, extra: dict[str, str] | None = None
+) -> None:
+    """A task that dies of a bug is logged and restarted: one account never stops the others,
+    and webhooks are never left unanswered or unapplied."""
     while True:
         try:
-            await poller.run()
+            await run()
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("account poller crashed; restarting", extra={"account": poller.account})
+            log.exception(f"{what} crashed; restarting", extra=extra or {})
             await asyncio.sleep(1.0)
 
 
@@ -264,8 +269,8 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
         )
         push.applier.attach(name, applying)
     tasks = [
-        asyncio.create_task(push.inbox.run(), name="webhook inbox"),
-        asyncio.create_task(push.applier.run(), name="webhook applier"),
+        asyncio.create_task(_keep_running(push.inbox.run, "webhook inbox"), name="inbox"),
+        asyncio.create_task(_keep_running(push.applier.run, "webhook applier"), name="applier"),
         asyncio.create_task(
             prune_events_forever(parts.store, parts.config.accounts, parts.clock),
             name="webhook pruner",

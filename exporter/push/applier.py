@@ -71,6 +71,9 @@ class PushApplier:
         self._ready: deque[KeptEvent] = deque()
         self._later: list[tuple[float, int, KeptEvent]] = []
         self._blocked: dict[str, list[KeptEvent]] = defaultdict(list)
+        self._queued: set[int] = set()
+        """Ids of the events above: one read back from the store while the inbox hands it
+        over too is applied once."""
         self._order = itertools.count()
         self._work = asyncio.Event()
 
@@ -86,11 +89,26 @@ class PushApplier:
 
     def enqueue(self, events: Sequence[KeptEvent]) -> None:
         """Events just committed by the inbox."""
-        self._ready.extend(events)
+        self._take(events)
         self._work.set()
 
+    def _take(self, events: Sequence[KeptEvent]) -> None:
+        for event in events:
+            if event.id not in self._queued:
+                self._queued.add(event.id)
+                self._ready.append(event)
+
     async def run(self) -> None:
-        """Apply what the store kept unapplied, then whatever comes, until cancelled."""
+        """Apply what the store kept unapplied, then whatever comes, until cancelled.
+
+        A restart (after a bug) starts from the store again: what was in memory is in it.
+        """
+        self._ready.clear()
+        self._later.clear()
+        self._blocked.clear()
+        self._queued.clear()
+        for applying in self._accounts.values():
+            applying.reservations.forget(by="push")
         await self._resume()
         while True:
             self._promote(self._clock())
@@ -131,14 +149,14 @@ class PushApplier:
                     orphans.append(row.id)
                 else:
                     kept.append(event)
-            self._ready.extend(kept)
+            self._take(kept)
             if orphans:
                 dropped += len(orphans)
                 await self._commit(orphans)
-        if self._ready or dropped:
+        if self._queued or dropped:
             log.info(
                 "resuming webhook events kept before",
-                extra={"events": len(self._ready), "dropped": dropped},
+                extra={"events": len(self._queued), "dropped": dropped},
             )
 
     async def _sleep(self) -> None:
@@ -211,6 +229,8 @@ class PushApplier:
             return
         self._book.add(rows)
         reservations.release(holding, by="push", changed=True)
+        self._queued.difference_update(done)
+        self._queued.difference_update(event.id for event in applied)
         self._count(applying, results, applied)
 
     async def _find(
