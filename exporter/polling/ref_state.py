@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 from sms_delivery_exporter.api import Status
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""Made once: json.dumps with options makes an encoder per call (once per changed ref here)."""
+
 
 @dataclass(slots=True)
 class MessageState:
@@ -49,9 +52,7 @@ class RefState:
         # The read-receipt wait and the details due are written only while they last,
         # so that the text of every open message stays what it has always been (the
         # tracker's fast path compares it as it is).
-        return json.dumps(
-            {key: _fields(m) for key, m in self.messages.items()}, separators=(",", ":")
-        )
+        return _COMPACT.encode({key: _fields(m) for key, m in self.messages.items()})
 
 
 def _fields(m: MessageState) -> list[object]:

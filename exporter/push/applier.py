@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 ROUND = 2_000
 """Events applied in one transaction at most."""
-GATHER = 0.02
+GATHER = 0.05
 """Seconds a round waits for more events to come, as the poll writer does."""
 RETRY_AFTER_FAILURE = 1.0
 FIRST_LOOK_AGAIN = 0.25

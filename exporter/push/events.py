@@ -15,6 +15,8 @@ from typing import Any
 
 from sms_delivery_exporter.api import MAX_SEGMENTS, Observation, PushedEvent, Status
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""Made once: json.dumps with options makes an encoder per call."""
 MAX_TEXT = 64
 """Longest provider status, code, reason, currency or country kept (plugins cut theirs too)."""
 
@@ -51,7 +53,7 @@ def kept(event: PushedEvent, ref_key: str) -> tuple[list[Any], str]:
         int(seen.read),
         _finite(event.event_time),
     ]
-    return fields, json.dumps(fields, separators=(",", ":"))
+    return fields, _COMPACT.encode(fields)
 
 
 def decode(event_id: int, account: str, received_at: float, text: str) -> KeptEvent:
@@ -81,23 +83,26 @@ def restore(event_id: int, account: str, received_at: float, fields: list[Any]) 
 
 def dedupe_key(event: PushedEvent, ref_key: str) -> str:
     """The same for every delivery of one event: the provider's id, else what it says."""
-    identity: list[object]
     if event.event_id:
-        identity = ["id", event.event_id]
+        identity = "id\x1f" + event.event_id
     else:
         seen = event.observation
-        identity = [
-            ref_key,
-            seen.key,
-            seen.status.value,
-            seen.provider_status,
-            seen.code,
-            seen.changed_at,
-            seen.read,
-            event.event_time,
-        ]
-    text = json.dumps(identity, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        identity = "\x1f".join(
+            map(
+                str,
+                (
+                    ref_key,
+                    seen.key,
+                    seen.status.value,
+                    seen.provider_status,
+                    seen.code,
+                    seen.changed_at,
+                    seen.read,
+                    event.event_time,
+                ),
+            )
+        )
+    return hashlib.blake2b(identity.encode(), digest_size=16).hexdigest()
 
 
 def _cut(text: str | None, limit: int = MAX_TEXT) -> str | None:

@@ -41,7 +41,12 @@ from sms_delivery_exporter.store.rows import (
     SeriesRow,
 )
 from sms_delivery_exporter.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
-from sms_delivery_exporter.store.sqlite_writes import add_series, transaction, write_updates
+from sms_delivery_exporter.store.sqlite_writes import (
+    add_series,
+    transaction,
+    update_texts,
+    write_updates,
+)
 
 T = TypeVar("T")
 
@@ -167,15 +172,20 @@ class SqliteStore:
     async def pending_push_events(self, after: int = 0, limit: int = 10_000) -> list[PushEventRow]:
         return await self._run(partial(sqlite_push.pending_push_events, self._conn, after, limit))
 
+    # The JSON of these is made and read here, on the event loop's thread: the store's
+    # thread then runs SQL alone, and takes the GIL from the web handlers less often.
+
     async def find_refs(self, account: str, ref_keys: Sequence[str]) -> list[FoundRef]:
-        return await self._run(partial(sqlite_push.find_refs, self._conn, account, ref_keys))
+        keys = json.dumps(list(ref_keys))
+        text = await self._run(partial(sqlite_push.find_refs, self._conn, account, keys))
+        return sqlite_push.found_refs(text)
 
     async def apply_push(
         self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow], applied: Sequence[int]
     ) -> None:
-        await self._run(
-            partial(sqlite_push.apply_push, self._conn, updates, rows, applied), write=True
-        )
+        texts = update_texts(updates)
+        ids = json.dumps(list(applied))
+        await self._run(partial(sqlite_push.apply_push, self._conn, texts, rows, ids), write=True)
 
     async def prune_push_events(
         self, account: str, received_before: float, limit: int = 10_000

@@ -12,15 +12,13 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from sms_delivery_exporter.store.rows import (
-    DueRef,
-    FoundRef,
-    NewPushEvent,
-    PushEventRow,
-    RefUpdate,
-    SeriesRow,
+from sms_delivery_exporter.store.rows import DueRef, FoundRef, NewPushEvent, PushEventRow, SeriesRow
+from sms_delivery_exporter.store.sqlite_writes import (
+    UpdateTexts,
+    add_series,
+    transaction,
+    write_update_texts,
 )
-from sms_delivery_exporter.store.sqlite_writes import add_series, transaction, write_updates
 
 
 def push_events_text(events: Sequence[NewPushEvent]) -> str:
@@ -65,33 +63,36 @@ def pending_push_events(db: sqlite3.Connection, after: int, limit: int) -> list[
     ]
 
 
-def find_refs(db: sqlite3.Connection, account: str, ref_keys: Sequence[str]) -> list[FoundRef]:
-    """The account's refs with these keys, open or finished (one indexed lookup each)."""
+def find_refs(db: sqlite3.Connection, account: str, keys: str) -> str:
+    """The account's refs with the keys of a JSON array, open or finished (an indexed lookup
+    each), as a JSON array for :func:`found_refs`."""
     # IN (subquery), not a join: SQLite would scan the account's refs for a join.
     (text,) = db.execute(
         "SELECT json_group_array(json_array(id, ref_key, labels, submitted_at, polls,"
         " last_poll_at, state, next_poll_at)) FROM refs WHERE account = ?"
         " AND ref_key IN (SELECT value FROM json_each(?))",
-        (account, json.dumps(list(ref_keys))),
+        (account, keys),
     ).fetchone()
+    return str(text)
+
+
+def found_refs(text: str) -> list[FoundRef]:
     return [FoundRef(DueRef(*row[:7]), row[7]) for row in json.loads(text)]
 
 
 def apply_push(
-    db: sqlite3.Connection,
-    updates: Sequence[RefUpdate],
-    rows: Sequence[SeriesRow],
-    applied: Sequence[int],
+    db: sqlite3.Connection, updates: UpdateTexts, rows: Sequence[SeriesRow], applied: str
 ) -> None:
-    """Commit what events changed, with their series changes, and mark them applied."""
+    """Commit what events changed, with their series changes, and mark them applied (the
+    ids of a JSON array). The JSON is made by the caller, off the store's thread."""
     # Applied events stay only as dedupe keys: their text is no longer needed.
     with transaction(db, synchronous="NORMAL"):
-        write_updates(db, updates)
+        write_update_texts(db, updates)
         add_series(db, rows)
         db.execute(
             "UPDATE push_events SET applied = 1, event = '' WHERE id IN"
             " (SELECT value FROM json_each(?))",
-            (json.dumps(list(applied)),),
+            (applied,),
         )
 
 

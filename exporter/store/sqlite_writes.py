@@ -43,9 +43,15 @@ def add_series(db: sqlite3.Connection, deltas: Iterable[SeriesRow]) -> None:
     )
 
 
-def write_updates(db: sqlite3.Connection, updates: Sequence[RefUpdate]) -> None:
-    """Refs after a poll or a webhook. Most polls only move a ref's schedule: those rows
-    are written without their state or finished_at, so SQLite leaves the other indexes alone.
+UpdateTexts = tuple[str | None, str | None, str | None]
+"""Ref updates as three JSON arrays: finished, changed, only moved (None where none)."""
+
+
+def update_texts(updates: Sequence[RefUpdate]) -> UpdateTexts:
+    """Ref updates as JSON, made off the store's thread where a caller can (less GIL traffic).
+
+    Most polls only move a ref's schedule: those rows are written without
+    their state or finished_at, so SQLite leaves the other indexes alone.
     """
     finished, changed, moved = [], [], []
     for u in updates:
@@ -57,6 +63,21 @@ def write_updates(db: sqlite3.Connection, updates: Sequence[RefUpdate]) -> None:
             )
         else:
             moved.append((u.polls, u.last_poll_at, u.next_poll_at, u.priority, u.id))
+    return (
+        json.dumps(finished) if finished else None,
+        json.dumps(changed) if changed else None,
+        json.dumps(moved) if moved else None,
+    )
+
+
+def write_updates(db: sqlite3.Connection, updates: Sequence[RefUpdate]) -> None:
+    """Refs after a poll."""
+    write_update_texts(db, update_texts(updates))
+
+
+def write_update_texts(db: sqlite3.Connection, texts: UpdateTexts) -> None:
+    """Refs after a poll or a webhook, from :func:`update_texts`."""
+    finished, changed, moved = texts
     # Each kind of update is one statement over a JSON array of rows: one
     # step for SQLite, instead of a step (and a GIL hand-off) per row.
     if finished:
@@ -65,7 +86,7 @@ def write_updates(db: sqlite3.Connection, updates: Sequence[RefUpdate]) -> None:
             " last_poll_at = u.value ->> 2, next_poll_at = NULL,"
             " finished_at = u.value ->> 3, in_flight = 0 FROM json_each(?) AS u"
             " WHERE refs.id = u.value ->> 4",
-            (json.dumps(finished),),
+            (finished,),
         )
     if changed:
         db.execute(
@@ -73,12 +94,12 @@ def write_updates(db: sqlite3.Connection, updates: Sequence[RefUpdate]) -> None:
             " last_poll_at = u.value ->> 2, next_poll_at = u.value ->> 3,"
             " priority = u.value ->> 4, in_flight = u.value ->> 5"
             " FROM json_each(?) AS u WHERE refs.id = u.value ->> 6",
-            (json.dumps(changed),),
+            (changed,),
         )
     if moved:
         db.execute(
             "UPDATE refs SET polls = u.value ->> 0, last_poll_at = u.value ->> 1,"
             " next_poll_at = u.value ->> 2, priority = u.value ->> 3"
             " FROM json_each(?) AS u WHERE refs.id = u.value ->> 4",
-            (json.dumps(moved),),
+            (moved,),
         )

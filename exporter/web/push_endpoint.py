@@ -53,7 +53,7 @@ class PushHandler:
                 f"{exc}; nothing of this call was kept: send it again later",
                 headers={"Retry-After": RETRY_AFTER},
             )
-        return web.json_response(answer.as_json())
+        return web.Response(body=answer.body(), content_type="application/json")
 
     async def _body(self, request: web.Request, endpoint: Endpoint) -> bytes | web.Response:
         """The whole body within its limits, or the answer that says which it broke."""
