@@ -83,6 +83,11 @@ class PushApplier:
         blocked = sum(len(events) for events in self._blocked.values())
         return len(self._ready) + len(self._later) + blocked
 
+    @property
+    def waiting(self) -> int:
+        """Events put off: for their ref's registration, a poll's commit, or a store failure."""
+        return len(self._later) + sum(len(events) for events in self._blocked.values())
+
     def attach(self, name: str, applying: Applying) -> None:
         self._accounts[name] = applying
         applying.reservations.on_release["poll"].append(lambda: self._unblock(name))
