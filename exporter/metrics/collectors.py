@@ -89,12 +89,7 @@ class HealthCollector(Collector):
             labels = [health.provider, health.account]
             for code, count in list(health.requests.items()):
                 requests.add_metric([*labels, code], count)
-            cumulative, buckets = 0, []
-            for bound, count in zip(
-                (*REQUEST_BUCKETS, float("inf")), health.durations, strict=True
-            ):
-                cumulative += count
-                buckets.append((_le(bound), cumulative))
+            buckets = cumulative_buckets(REQUEST_BUCKETS, health.durations)
             durations.add_metric(labels, buckets, health.duration_sum)
             if health.up is not None:
                 up.add_metric(labels, health.up)
@@ -182,5 +177,10 @@ class SelfCollector(Collector):
             yield family
 
 
-def _le(bound: float) -> str:
-    return "+Inf" if bound == float("inf") else repr(bound)
+def cumulative_buckets(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, int]]:
+    """(le, cumulative count) of a histogram kept as counts per bucket, +Inf last."""
+    cumulative, buckets = 0, []
+    for bound, count in zip((*bounds, float("inf")), counts, strict=True):
+        cumulative += count
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+    return buckets

@@ -14,6 +14,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from sms_delivery_exporter.metrics.collectors import cumulative_buckets
+
 CALL_RESULTS = (
     "accepted",
     "handshake",
@@ -95,10 +97,7 @@ class PushCollector(Collector):
                 calls.add_metric([*account, result], count)
             for result, count in health.events.items():
                 events.add_metric([*account, result], count)
-            cumulative, buckets = 0, []
-            for bound, count in zip((*DELAY_BUCKETS, float("inf")), health.delays, strict=True):
-                cumulative += count
-                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+            buckets = cumulative_buckets(DELAY_BUCKETS, health.delays)
             delay.add_metric(account, buckets, health.delay_sum)
             if health.last_received is not None:
                 last.add_metric(account, health.last_received)

@@ -182,19 +182,10 @@ class Tracker:
         if state.messages and not still_open:
             # Only a poll tells how many messages the ref has, and what they cost.
             next_poll_at = min(next_poll_at, now + self.rules.confirm_after)
-        in_flight = self._in_flight(state)
         interval = self.rules.schedule.interval_after(max(ref.polls, 1))
-        update = RefUpdate(
-            ref.id,
-            dumped,
-            ref.polls,
-            ref.last_poll_at,
-            next_poll_at,
-            None,
-            state_changed=changed,
-            priority=self._priority(in_flight=in_flight, interval=interval),
-            in_flight=in_flight,
-        )
+        update = self._open(ref.id, dumped, ref.polls, ref.last_poll_at, next_poll_at, state)
+        update.state_changed = changed
+        update.priority = self._priority(in_flight=update.in_flight, interval=interval)
         return update, record.deltas
 
     def gone(self, ref: DueRef, error: RefNotFound | RefInvalid, now: float) -> PollResult:
@@ -250,22 +241,33 @@ class Tracker:
             update = RefUpdate(ref.id, dumped, polls, last_poll_at, None, now, in_flight=False)
             return update, record.deltas
         interval = schedule.interval_after(max(polls, 1))
-        in_flight = self._in_flight(state)
         next_poll_at = min(now + interval, window_end)
         if self._polls_learn_nothing(state):
             next_poll_at = window_end
-        update = RefUpdate(
-            ref.id,
-            dumped,
+        update = self._open(ref.id, dumped, polls, last_poll_at, next_poll_at, state)
+        update.state_changed = changed
+        update.priority = self._priority(in_flight=update.in_flight, interval=interval)
+        return update, record.deltas
+
+    def _open(
+        self,
+        ref_id: int,
+        state_text: str,
+        polls: int,
+        last_poll_at: float | None,
+        next_poll_at: float,
+        state: RefState,
+    ) -> RefUpdate:
+        """A ref that stays open, polled again at ``next_poll_at``."""
+        return RefUpdate(
+            ref_id,
+            state_text,
             polls,
             last_poll_at,
             next_poll_at,
             None,
-            state_changed=changed,
-            priority=self._priority(in_flight=in_flight, interval=interval),
-            in_flight=in_flight,
+            in_flight=self._in_flight(state),
         )
-        return update, record.deltas
 
     def _polls_learn_nothing(self, state: RefState) -> bool:
         """Every open message is where polls stop (while webhooks may still tell more)."""
