@@ -178,6 +178,23 @@ class TestCalls:
         assert response.status == 400 and "unknown status" in (await response.json())["error"]
         assert results(pushed, CALLS) == {"too_large": 1, "malformed": 1}
 
+    async def test_nothing_kept_is_a_503_the_provider_retries(
+        self, tmp_path: Path, serve: Start, start_exporter: Start
+    ) -> None:
+        """A store that cannot keep what it acknowledges, or a backlog too long: 503, nothing kept."""
+        pushed = await start_pushed(tmp_path, serve, start_exporter, "namirial", pushing=False)
+        [item] = pushed.register(1)
+        body = status_update(item["id"], "DELIVERED")
+        pushed.exporter.store.health.report("unwritable", "the test says so")
+        response = await pushed.client.post(token_path(pushed), json=body)
+        assert response.status == 503 and response.headers["Retry-After"]
+        assert "nothing of this call was kept" in (await response.json())["error"]
+        pushed.exporter.store.health.clear("unwritable")
+        assert await pushed.exporter.store.pending_push_events() == []
+        response = await pushed.client.post(token_path(pushed), json=body)
+        assert response.status == 200  # the provider's retry
+        assert results(pushed, CALLS) == {"unavailable": 1, "accepted": 1}
+
     async def test_duplicates_and_late_sent_change_nothing(
         self, tmp_path: Path, serve: Start, start_exporter: Start
     ) -> None:
