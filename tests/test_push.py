@@ -73,7 +73,13 @@ class TestPushAlone:
         samples = pushed.exporter.samples()
         truth = pushed.simulator.truth()
         assert by_label(samples, FINAL, "status") == truth["final"]
-        assert by_label(samples, BY_SOURCE, "source") == {"push": truth["messages"]}
+        sources = by_label(samples, BY_SOURCE, "source")
+        if provider == "d7":
+            # A confirming poll may see a recipient's final before that one's report comes.
+            assert sources["push"] > 0.8 * truth["messages"]
+            assert sum(sources.values()) == truth["messages"]
+        else:
+            assert sources == {"push": truth["messages"]}
         assert total(samples, "sms_message_cost_total") == pytest.approx(truth["cost"])
         assert total(samples, "sms_messages_in_flight") == 0
         if provider == "d7":
@@ -181,7 +187,7 @@ class TestCalls:
     async def test_nothing_kept_is_a_503_the_provider_retries(
         self, tmp_path: Path, serve: Start, start_exporter: Start
     ) -> None:
-        """A store that cannot keep what it acknowledges, or a backlog too long: 503, nothing kept."""
+        """A store that cannot keep what it acknowledges: 503, nothing kept, the retry works."""
         pushed = await start_pushed(tmp_path, serve, start_exporter, "namirial", pushing=False)
         [item] = pushed.register(1)
         body = status_update(item["id"], "DELIVERED")
