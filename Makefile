@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager openssl:openssl chattr:e2fsprogs
+DEBIAN_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager openssl:openssl chattr:e2fsprogs /usr/lib/postgresql/15/bin/pg_ctl:postgresql
 
 .PHONY: demo test lint typecheck pytest debian-tools node-tools monitoring dashboards bench mutation clean deploy-check
 
@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-# Debian packages the tests use, installed when missing and when we are root.
+# Debian packages the tests use, installed when missing and when we are root (a tool is
+# a command on PATH or a path: PostgreSQL's initdb and pg_ctl are not on PATH).
 debian-tools:
 	@missing=""; for pair in $(DEBIAN_TOOLS); do \
 	  tool=$${pair%%:*}; pkg=$${pair##*:}; \

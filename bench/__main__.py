@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import economy, fairness, hostile, intake, push, scale, scrape, throughput
+from bench import economy, fairness, hostile, intake, push, replicas, scale, scrape, throughput
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "throughput": throughput.run,
@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "economy": economy.run,
     "fairness": fairness.run,
     "hostile": hostile.run,
+    "replicas": replicas.run,
     "push": push.run,
 }
 

@@ -57,10 +57,15 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
         )
     try:
         yield proc
@@ -74,13 +79,11 @@ def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @contextmanager
-def load_server(workdir: Path, loop: str = "uvloop") -> Iterator[str]:
+def load_server(workdir: Path, loop: str = "uvloop", *, final: bool = False) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with process(
-        [sys.executable, "-m", "bench.server", "--port", str(port), "--loop", loop],
-        workdir / "server.log",
-    ):
+    args = [sys.executable, "-m", "bench.server", "--port", str(port), "--loop", loop]
+    with process([*args, *(["--final"] if final else [])], workdir / f"server-{port}.log"):
         wait_until_up(f"{url}/_sim/stats")
         yield url
 
@@ -125,9 +128,10 @@ def write_config(
     concurrency: int,
     schedule: dict[str, Any] | None = None,
     intake: dict[str, Any] | None = None,
+    store: dict[str, Any] | None = None,
 ) -> Path:
     document: dict[str, Any] = {
-        "store": {"path": str(workdir / "store.db")},
+        "store": store or {"path": str(workdir / "store.db")},
         "accounts": {
             ACCOUNT: {
                 "provider": "namirial",

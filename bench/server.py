@@ -19,19 +19,19 @@ API_KEY = "bench-api-key"
 
 
 class LoadSimulator(NamirialSimulator):
-    """Answers SENT for any id, without storing anything."""
+    """Answers SENT for any id (DELIVERED with ``final``), without storing anything."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, final: bool = False) -> None:
         super().__init__(api_key=API_KEY, scenario=Scenario(), log_requests=False)
         self._started = time.time()
+        self._final = final
 
     def find(self, message_id: str) -> SimMessage | None:
+        stages = [(self._started, "queued"), (self._started + 0.1, "sent")]
+        if self._final:
+            stages.append((self._started + 0.2, "delivered"))
         return SimMessage(
-            id=message_id,
-            accepted_at=self._started,
-            channel="sms",
-            segments=1,
-            stages=[(self._started, "queued"), (self._started + 0.1, "sent")],
+            id=message_id, accepted_at=self._started, channel="sms", segments=1, stages=stages
         )
 
 
@@ -39,9 +39,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
+    parser.add_argument("--final", action="store_true", help="every message is delivered")
     args = parser.parse_args()
     web.run_app(
-        LoadSimulator().app(),
+        LoadSimulator(final=args.final).app(),
         host="127.0.0.1",
         port=args.port,
         print=None,

@@ -2,10 +2,11 @@
 
 :func:`create_app` makes every part and wires them; each resource is opened
 and closed by a cleanup context of its own, in this order (closed in reverse):
-the store (and the book and label budget it restores), its watch, the HTTP
-session, the writer, the pollers, the webhooks' inbox and applier, the pruner. So
-stopping stops applying webhooks and polling first, then commits what was polled,
-then closes the store. The CLI, the demo and the tests all
+the store (and the book and label budget it restores), its watch, the
+leadership of the shared series (a shared store only), the HTTP session, the
+writer, the pollers, the webhooks' inbox and applier, the pruner. So stopping
+stops applying webhooks and polling first, then commits what was polled, then
+closes the store. The CLI, the demo and the tests all
 run exactly this.
 """
 
@@ -45,7 +46,7 @@ from sms_delivery_exporter.push.handshake import Handshakes
 from sms_delivery_exporter.push.inbox import Inbox
 from sms_delivery_exporter.push.pruner import prune_events_forever
 from sms_delivery_exporter.push.receiving import PushHost
-from sms_delivery_exporter.store import Store, store_for, watching
+from sms_delivery_exporter.store import Leadership, Store, StoreError, leading, store_for, watching
 from sms_delivery_exporter.web.keys import (
     CONFIG,
     EXPOSITION,
@@ -77,6 +78,7 @@ class Parts:
     healths: dict[str, AccountHealth]
     stats: SelfStats
     push: PushHost
+    leadership: Leadership
     pollers: dict[str, AccountPoller] = field(default_factory=dict)
 
 
@@ -86,7 +88,9 @@ PARTS = web.AppKey("parts", Parts)
 def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     """The exporter; starting the application opens the store and starts polling."""
     store = store_for(config.store)
-    book = OutcomeBook(Catalogue(config.intake.labels.keys))
+    # Replicas sharing a store serve its series from one of them, the leader.
+    leadership = Leadership(store, config.store.lease)
+    book = OutcomeBook(Catalogue(config.intake.labels.keys), shared=leadership.shared)
     pollers: dict[str, AccountPoller] = {}
     counts = intake_counter()
     intake = Intake(
@@ -113,26 +117,29 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
         clock=clock,
     )
     registry = CollectorRegistry()
-    registry.register(HealthCollector(healths, clock))
+    registry.register(HealthCollector(healths, clock, serves_shared=lambda: leadership.leading))
     registry.register(CountersCollector(counts))
     registry.register(PushCollector(push.healths))
     registry.register(BuildInfoCollector(build_info(__version__)))
     registry.register(SelfCollector(stats))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
-    registry.register(StoreHealthCollector(store))
+    registry.register(StoreHealthCollector(store, leading=lambda: leadership.leading))
     parts = Parts(
         config=config,
         store=store,
         book=book,
         writer=Writer(store, book),
         intake=intake,
-        exposition=Exposition(registry, OutcomeRenderer(book), stats),
+        exposition=Exposition(
+            registry, OutcomeRenderer(book), stats, serves_outcomes=lambda: leadership.leading
+        ),
         readiness=Readiness(store),
         clock=clock,
         healths=healths,
         stats=stats,
         push=push,
+        leadership=leadership,
         pollers=pollers,
     )
     app = web.Application(client_max_size=client_max_size(config))
@@ -144,7 +151,7 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     app[PUSH] = push
     app[REFRESH] = lambda: _refresh(parts)
     app.cleanup_ctx.extend(
-        [_store, _store_watch, _http_session, _writer, _polling, _webhooks, _pruning]
+        [_store, _store_watch, _leadership, _http_session, _writer, _polling, _webhooks, _pruning]
     )
     add_routes(app, config)
     return app
@@ -157,9 +164,18 @@ def _wake(pollers: dict[str, AccountPoller], account: str) -> None:
 
 
 async def _refresh(parts: Parts) -> None:
-    """Scrape-time gauges from the store, while it is open."""
+    """Scrape-time gauges from the store, while it is open; with a shared store, the
+    leader's shared series too (the others serve none of them)."""
     if not parts.store.is_open:
         return
+    if not parts.leadership.leading:
+        parts.stats.store_bytes = None
+        return
+    if parts.leadership.shared:
+        try:
+            parts.book.replace(await parts.store.series())
+        except StoreError:
+            return  # the last totals read, until the leadership runs out
     parts.stats.store_bytes = await parts.store.size_bytes()
     for poller in list(parts.pollers.values()):
         if not parts.store.is_open:
@@ -182,6 +198,11 @@ async def _store_watch(app: web.Application) -> AsyncIterator[None]:
     store, config = app[PARTS].store, app[PARTS].config.store
     interval, integrity = config.check_interval, config.integrity_check_interval
     async with watching(store, interval=interval, integrity_interval=integrity):
+        yield
+
+
+async def _leadership(app: web.Application) -> AsyncIterator[None]:
+    async with leading(app[PARTS].leadership):
         yield
 
 

@@ -1,7 +1,12 @@
 """Alerts about the provider APIs, the polling, and the exporter process.
 
-Each is about one exporter instance, so each keeps the ``instance`` label, which
-the Alertmanager inhibitions compare (``equal:``) so that one instance's outage
+The alerts about an account aggregate over the exporter's replicas (PostgreSQL
+mode runs several; SQLite mode one): each replica calls the API for the
+account, and only the leader serves the store's series (in flight, tracked,
+final, poll lag), so they are about the account, without an ``instance``
+label, and a leader change never splits their windows. The alerts about the
+exporter process (down, absent) stay per instance, and the Alertmanager
+inhibitions compare ``instance`` (``equal:``) so that one instance's outage
 never silences another's alerts.
 """
 
@@ -10,7 +15,7 @@ from __future__ import annotations
 from monitoring.alert import HEALTH, OVERVIEW, PAGE, TICKET, Alert
 from monitoring.settings import MINUTE, Settings
 
-INSTANCE = "job, instance, provider, account"
+ACCOUNT = "job, provider, account"
 
 BLIND_AFTER = 15 * MINUTE
 """No usable answer for this long pages. It must exceed the longest schedule.max_interval
@@ -19,29 +24,30 @@ of any account (5m by default), or an account polling only old messages would pa
 
 def blind_alert(settings: Settings) -> Alert:
     job = settings.job_selector
-    in_flight = f"sum by ({INSTANCE}) (sms_messages_in_flight{{{job}}}) > 0"
+    in_flight = f"sum by ({ACCOUNT}) (sms_messages_in_flight{{{job}}}) > 0"
+    # The last usable answer any replica got.
     since_success = (
-        f"time() - max by ({INSTANCE}) "
+        f"time() - max by ({ACCOUNT}) "
         f"(sms_exporter_provider_last_success_timestamp_seconds{{{job}}})"
     )
-    # No usable answer yet since the process started: as old as the process.
+    # No usable answer yet on any replica: as old as the oldest replica.
     never = (
         f"0 * ({in_flight})\n"
-        f"  + on (job, instance) group_left ()\n"
-        f"  (time() - max by (job, instance) (process_start_time_seconds{{{job}}}))"
+        f"  + on (job) group_left ()\n"
+        f"  (time() - min by (job) (process_start_time_seconds{{{job}}}))"
     )
     return Alert(
         name="SMSDeliveryStatusBlind",
         expr=(
-            f"(\n  {since_success}\n  or on ({INSTANCE})\n  {never}\n)"
+            f"(\n  {since_success}\n  or on ({ACCOUNT})\n  {never}\n)"
             f" > {settings.seconds(BLIND_AFTER)}\n"
-            f"and on ({INSTANCE})\n{in_flight}"
+            f"and on ({ACCOUNT})\n{in_flight}"
         ),
         for_seconds=2 * MINUTE,
         severity=PAGE,
         summary="Delivery status of SMS in flight is unknown",
         description=(
-            "{{ $labels.instance }} has had no usable answer from {{ $labels.provider }} for "
+            "No exporter replica has had a usable answer from {{ $labels.provider }} for "
             "account {{ $labels.account }} for {{ $value | humanizeDuration }} while messages "
             "wait for their status: 429s, 5xx, refused credentials, timeouts or a pause. "
             "Nothing about these messages is known, failures included."
@@ -54,13 +60,17 @@ def api_down_alert(settings: Settings) -> Alert:
     window = settings.window(5 * MINUTE)
     return Alert(
         name="SMSProviderAPIDown",
-        # Every sample 0 over the window, for a while: one failed call never pages.
-        expr=f"max_over_time(sms_exporter_provider_up{{{settings.job_selector}}}[{window}]) == 0",
+        # Every sample of every replica 0 over the window, for a while: one failed call never
+        # pages, nor one replica's own network trouble while the others reach the API.
+        expr=(
+            f"max by ({ACCOUNT}) "
+            f"(max_over_time(sms_exporter_provider_up{{{settings.job_selector}}}[{window}])) == 0"
+        ),
         for_seconds=5 * MINUTE,
         severity=PAGE,
         summary="A provider API is down or refuses the credentials",
         description=(
-            "Every call of {{ $labels.instance }} to the {{ $labels.provider }} API for account "
+            "Every call of every exporter replica to the {{ $labels.provider }} API for account "
             "{{ $labels.account }} failed for at least 10 minutes: refused credentials, 5xx "
             "answers, timeouts, refused connections or unreadable answers. Delivery status of "
             "this account is not being updated."
@@ -76,10 +86,10 @@ def blocked_alert(settings: Settings) -> Alert:
         # Paused most of the window, and answered "blocked" more than once: a single answer
         # right after a start would otherwise fill a window that holds little else.
         expr=(
-            "avg_over_time(sms_exporter_provider_paused"
-            f'{{{settings.job_selector}, reason="blocked"}}[{window}]) > 0.5\n'
-            f"and on ({INSTANCE})\n"
-            f"sum by ({INSTANCE}) (increase(sms_exporter_provider_errors_total"
+            f"max by ({ACCOUNT}) (avg_over_time(sms_exporter_provider_paused"
+            f'{{{settings.job_selector}, reason="blocked"}}[{window}])) > 0.5\n'
+            f"and on ({ACCOUNT})\n"
+            f"sum by ({ACCOUNT}) (increase(sms_exporter_provider_errors_total"
             f'{{{settings.job_selector}, kind="blocked"}}[{window}])) >= 2'
         ),
         for_seconds=5 * MINUTE,
@@ -87,7 +97,7 @@ def blocked_alert(settings: Settings) -> Alert:
         summary="A provider has blocked an SMS account",
         description=(
             "{{ $labels.provider }} answers that account {{ $labels.account }} is blocked: "
-            "{{ $labels.instance }} has been paused for it {{ $value | humanizePercentage }} of "
+            "the exporter has been paused for it {{ $value | humanizePercentage }} of "
             "the last 15 minutes. Ask the provider why (limits, billing, abuse reports)."
         ),
         dashboard=HEALTH,
@@ -98,17 +108,17 @@ def throttling_alert(settings: Settings) -> Alert:
     job = settings.job_selector
     window = settings.window(15 * MINUTE)
     calls = (
-        f"sum by ({INSTANCE}) (increase(sms_exporter_provider_requests_total{{{job}}}[{window}]))"
+        f"sum by ({ACCOUNT}) (increase(sms_exporter_provider_requests_total{{{job}}}[{window}]))"
     )
-    throttled = f"sum by ({INSTANCE}) (increase(sms_exporter_throttled_total{{{job}}}[{window}]))"
+    throttled = f"sum by ({ACCOUNT}) (increase(sms_exporter_throttled_total{{{job}}}[{window}]))"
     return Alert(
         name="SMSProviderThrottling",
-        expr=f"{throttled} / {calls} > 0.1\nand on ({INSTANCE})\n{calls} >= 100",
+        expr=f"{throttled} / {calls} > 0.1\nand on ({ACCOUNT})\n{calls} >= 100",
         for_seconds=15 * MINUTE,
         severity=TICKET,
         summary="A provider throttles an SMS account",
         description=(
-            "{{ $value | humanizePercentage }} of the calls of {{ $labels.instance }} to "
+            "{{ $value | humanizePercentage }} of the exporter's calls to "
             "{{ $labels.provider }} for account {{ $labels.account }} were answered 429 over "
             "the last 15 minutes: lower the account's rate_limit or ask the provider for more."
         ),
@@ -119,20 +129,20 @@ def throttling_alert(settings: Settings) -> Alert:
 def stuck_alert(settings: Settings) -> Alert:
     job = settings.job_selector
     window = settings.window(30 * MINUTE)
-    tracked = f"sum by ({INSTANCE}) (increase(sms_messages_tracked_total{{{job}}}[{window}]))"
-    finished = f"sum by ({INSTANCE}) (increase(sms_messages_final_total{{{job}}}[{window}]))"
+    tracked = f"sum by ({ACCOUNT}) (increase(sms_messages_tracked_total{{{job}}}[{window}]))"
+    finished = f"sum by ({ACCOUNT}) (increase(sms_messages_final_total{{{job}}}[{window}]))"
     return Alert(
         name="SMSMessagesStuckInFlight",
         # Registered messages keep coming while (almost) none reaches a final status.
         # Stragglers that never get a report do not count: they are a few in many.
-        expr=f"{finished} / {tracked} < 0.1\nand on ({INSTANCE})\n{tracked} >= 20",
+        expr=f"{finished} / {tracked} < 0.1\nand on ({ACCOUNT})\n{tracked} >= 20",
         for_seconds=15 * MINUTE,
         severity=PAGE,
         summary="SMS stay in flight: no final status is reported",
         description=(
             "Only {{ $value | humanizePercentage }} as many messages reached a final status as "
-            "were registered for account {{ $labels.account }} ({{ $labels.provider }}) on "
-            "{{ $labels.instance }} over the last 30 minutes, although the provider answers: "
+            "were registered for account {{ $labels.account }} ({{ $labels.provider }}) "
+            "over the last 30 minutes, although the provider answers: "
             "messages wait in the provider's queue, or its delivery reports stopped."
         ),
         dashboard=OVERVIEW,
@@ -143,15 +153,18 @@ def poll_lag_alert(settings: Settings) -> Alert:
     return Alert(
         name="SMSPollLagGrowing",
         expr=(
-            f"sms_exporter_poll_lag_seconds{{{settings.job_selector}}}"
+            f"max by ({ACCOUNT}) (sms_exporter_poll_lag_seconds{{{settings.job_selector}}})"
             f" > {settings.seconds(5 * MINUTE)}"
         ),
-        for_seconds=10 * MINUTE,
+        # 15 minutes: an account whose every call is refused (429s, an outage) lags from
+        # its first refusal; the blind page (15 + 2 minutes) must come first and hold
+        # this ticket back, not follow it.
+        for_seconds=15 * MINUTE,
         severity=TICKET,
         summary="Polling of an SMS account is falling behind",
         description=(
             "The most overdue poll of account {{ $labels.account }} ({{ $labels.provider }}) "
-            "on {{ $labels.instance }} is {{ $value | humanizeDuration }} late: raise "
+            "is {{ $value | humanizeDuration }} late: raise "
             "rate_limit or concurrency if the provider allows, or look for a pause."
         ),
         dashboard=HEALTH,

@@ -133,3 +133,21 @@ def processes() -> Any:
             process.stop()
         if process.process is not None and process.process.poll() is None:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Any:
+    """A PostgreSQL cluster shared by the tests of one run (each takes its own database)."""
+    from tests import postgres as pg
+
+    if not pg.available():
+        pytest.skip("PostgreSQL is not installed (make test installs it as root)")
+    with pg.cluster() as made:
+        yield made
+
+
+@pytest.fixture
+def postgres_url(postgres: Any) -> str:
+    """The URL of a fresh, empty database on the shared cluster."""
+    url: str = postgres.new_database()
+    return url

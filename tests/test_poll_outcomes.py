@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from sms_delivery_exporter.api import (
     Observation,
     PaymentRequired,
     Provider,
+    ProviderError,
     ProviderHttp,
     ProviderSettings,
     RefInvalid,
@@ -376,6 +378,14 @@ class TestEpisodes:
         assert governor.paused_for() == FAILURE_BACKOFF[0]
         assert account.health.pause_reason is PauseReason.BACKOFF
 
+    @pytest.mark.parametrize("answer", [PaymentRequired("x"), BadResponse("x")])
+    def test_any_answer_in_between_starts_the_count_over(
+        self, account: Account, answer: ProviderError
+    ) -> None:
+        for error in (TransientError("x"), TransientError("x"), answer, TransientError("x")):
+            account.conclude([account.ref()], [], error)
+        assert account.poller.governor.paused_for() == 0
+
     def test_a_success_in_between_starts_the_count_over(self, account: Account) -> None:
         for outcome in ("fail", "fail", "ok", "fail", "fail"):
             if outcome == "ok":
@@ -439,3 +449,44 @@ class TestEpisodes:
         account.conclude([account.ref()], [], AuthFailed("x"))
         governor.probe_done()
         assert governor.paused_for() == AUTH_BACKOFF[0] * 2 and not governor.open()
+
+
+class TestGate:
+    """The gate in front of every call: open at start, closed for a pause, one probe after."""
+
+    def test_a_fresh_account_calls_freely(self, account: Account) -> None:
+        assert account.poller.governor.open()
+
+    async def test_a_waiting_call_goes_when_the_pause_ends(self) -> None:
+        health = AccountHealth("scripted", "acct")
+        governor = AccountGovernor(health, clock=time.time)
+        governor.failed(Throttled("x", retry_after=0.3))
+        asked = time.time()
+        assert await asyncio.wait_for(governor.admit(), 5) is True
+        assert time.time() - asked >= 0.29
+
+    async def test_a_second_probe_after_a_failed_one(self, account: Account) -> None:
+        governor = account.poller.governor
+        account.conclude([account.ref()], [], AuthFailed("x"))
+        account.clock.advance(governor.paused_for())
+        assert await governor.admit() is True
+        account.conclude([account.ref()], [], AuthFailed("x"))
+        governor.probe_done()
+        account.clock.advance(governor.paused_for())
+        assert await asyncio.wait_for(governor.admit(), 5) is True
+
+    def test_a_failure_in_the_last_second_of_a_pause_is_the_same_episode(
+        self, account: Account
+    ) -> None:
+        governor = account.poller.governor
+        account.conclude([account.ref()], [], AuthFailed("x"))
+        account.clock.advance(AUTH_BACKOFF[0] - 0.5)
+        account.conclude([account.ref()], [], AuthFailed("x"))  # sent before the pause began
+        assert governor.paused_for() == pytest.approx(0.5)
+
+    def test_only_outage_backoff_has_jitter(self) -> None:
+        """The provider's Retry-After and the documented auth steps are kept exactly."""
+        for error, pause in ((AuthFailed("x"), 30.0), (Throttled("x"), 1.0)):
+            governor = AccountGovernor(AccountHealth("scripted", "acct"), clock=FakeClock())
+            governor.failed(error)
+            assert governor.paused_for() == pause

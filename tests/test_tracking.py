@@ -28,6 +28,7 @@ from sms_delivery_exporter.outcomes.catalogue import (
     SEGMENTS,
     Delta,
 )
+from sms_delivery_exporter.polling.ref_state import MessageState, RefState
 from sms_delivery_exporter.polling.tracker import AccountRules, Tracker
 from sms_delivery_exporter.store import DueRef, RefUpdate
 
@@ -122,6 +123,10 @@ class TestCountingOnce:
         ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 1))
         ref.apply(track.report(ref.row, seen(Status.QUEUED), T0 + 2))
         assert ref.total(IN_FLIGHT, "sent") == 1 and ref.total(IN_FLIGHT, "queued") == 0
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 4))
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 5))
+        # A late, earlier status is the provider catching up, not a contradiction.
+        assert ref.total(CONTRADICTIONS) == 0 and ref.total(FINAL, "delivered") == 1
 
     def test_unknown_reason_becomes_other(self) -> None:
         ref, track = Ref(), tracker()
@@ -282,8 +287,29 @@ class TestSchedule:
         ref, track = Ref(), tracker()
         ref.apply(track.gone(ref.row, RefNotFound("x"), T0 + 10))  # young: retried
         ref.apply(track.failed(ref.row, T0 + 3700))
-        assert ref.total(FINAL, "expired") == 1
+        assert ref.total(FINAL, "sms", "expired") == 1  # on the provider's first channel
         assert ref.total(IN_FLIGHT, "pending") == 0
+
+    def test_failing_polls_back_off_to_the_cap(self) -> None:
+        """Every poll of a ref fails (a 402 does not pause the account): each retry waits
+        as long as the ref has gone without an answer, so the calls thin out."""
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 1))  # next in 2 s
+        now, gaps = T0 + 3, []
+        for _ in range(7):
+            update = ref.apply(track.failed(ref.row, now))
+            assert update.next_poll_at is not None and update.polls == 1
+            gaps.append(update.next_poll_at - now)
+            now = update.next_poll_at
+        assert gaps == [2, 4, 8, 16, 32, 60, 60]
+        # The first answer after them puts the ref back on its schedule.
+        update = ref.apply(track.report(ref.row, seen(Status.SENT), now))
+        assert update.next_poll_at == now + 4
+
+    def test_a_never_answered_ref_backs_off_from_its_submission(self) -> None:
+        ref, track = Ref(), tracker()
+        update = ref.apply(track.failed(ref.row, T0 + 10))
+        assert update.next_poll_at == T0 + 20
 
 
 class TestGone:
@@ -347,3 +373,89 @@ class TestCountry:
         ref, track = Ref(), tracker()
         ref.apply(track.report(ref.row, seen(Status.DELIVERED), T0 + 1))
         assert ref.total(FINAL_BY_COUNTRY) == 0
+
+
+def two(first: Observation, second: Observation) -> RefReport:
+    return RefReport([first, second])
+
+
+def message(key: str, status: Status, **fields: object) -> Observation:
+    return Observation(key=key, status=status, provider_status=status.value, **fields)  # type: ignore[arg-type]
+
+
+class TestRefsOfSeveralMessages:
+    """A ref with several messages (a d7 request, a MobileConnect send): each counted on its own."""
+
+    def test_expiry_reaches_every_open_message(self) -> None:
+        ref, track = Ref(), tracker()
+        report = two(message("a", Status.DELIVERED), message("b", Status.SENT))
+        ref.apply(track.report(ref.row, report, T0 + 1))
+        ref.apply(track.report(ref.row, report, T0 + 3600))
+        assert ref.total(FINAL, "delivered") == 1 and ref.total(FINAL, "expired") == 1
+        assert ref.total(IN_FLIGHT) == 0
+
+    def test_a_drop_takes_only_the_open_messages_out_of_flight(self) -> None:
+        ref, track = Ref(), tracker()
+        report = two(message("a", Status.DELIVERED), message("b", Status.SENT))
+        ref.apply(track.report(ref.row, report, T0 + 1))
+        ref.apply(track.gone(ref.row, RefNotFound("gone"), T0 + 120))
+        assert ref.total(IN_FLIGHT, "sent") == 0 and ref.total(IN_FLIGHT) == 0
+        assert ref.total(DROPPED) == 1
+
+    def test_a_read_receipt_counts_once_over_many_polls(self) -> None:
+        ref, track = Ref(), tracker()
+        read = message("a", Status.DELIVERED, channel="rcs", read=True)
+        for when in (T0 + 1, T0 + 3, T0 + 7):  # "b" keeps the ref polled
+            ref.apply(track.report(ref.row, two(read, message("b", Status.SENT)), when))
+        assert ref.total(READ, "rcs") == 1
+
+    def test_a_read_wait_ends_with_its_window_while_the_ref_goes_on(self) -> None:
+        ref, track = Ref(), tracker()
+        unread = message("a", Status.DELIVERED, channel="rcs")
+        open_sms = message("b", Status.SENT)
+        ref.apply(track.report(ref.row, two(unread, open_sms), T0 + 1))
+        assert ref.total(AWAITING_READ, "rcs") == 1
+        for when in (T0 + 700, T0 + 760):  # past the 600 s window; "b" still open
+            update = ref.apply(track.report(ref.row, two(unread, open_sms), when))
+            assert update.next_poll_at is not None
+        assert ref.total(AWAITING_READ, "rcs") == 0
+
+    def test_no_read_wait_without_a_window(self) -> None:
+        ref, track = Ref(), tracker(schedule=SCHEDULE.model_copy(update={"read_receipt_window": 0}))
+        update = ref.apply(track.report(ref.row, seen(Status.DELIVERED, channel="rcs"), T0 + 1))
+        assert update.next_poll_at is None
+        assert ref.total(AWAITING_READ) == 0
+
+
+def test_acceptance_time_without_a_change_time_is_observed() -> None:
+    """MobileConnect gives when a send was created, not when it was delivered: the exporter
+    observes delivery between two polls, from the provider's acceptance."""
+    ref, track = Ref(), tracker()
+    ref.apply(track.report(ref.row, seen(Status.SENT, accepted_at=T0 - 2), T0 + 1))
+    ref.apply(track.report(ref.row, seen(Status.DELIVERED, accepted_at=T0 - 2), T0 + 3))
+    assert ref.total(LATENCY_SUM) == 4  # midpoint 2 s after submission, 4 after acceptance
+
+
+class TestStoredState:
+    """The state text in the store, both as this version writes it and as the first did."""
+
+    def test_round_trip(self) -> None:
+        state = RefState(
+            {
+                "a": MessageState(Status.DELIVERED, "rcs", False, 123.5, awaiting_read=True),
+                "b": MessageState(Status.SENT, "sms"),
+                "c": MessageState(Status.DELIVERED, "rcs", True, 99.0),
+            }
+        )
+        assert RefState.load(state.dump()) == state
+
+    def test_the_first_versions_text(self) -> None:
+        old = '{"a":["delivered","rcs",0,123.5],"b":["delivered","rcs",1,99.0]}'
+        loaded = RefState.load(old)
+        assert loaded.messages["a"] == MessageState(Status.DELIVERED, "rcs", False, 123.5)
+        assert loaded.messages["b"] == MessageState(Status.DELIVERED, "rcs", True, 99.0)
+
+    def test_an_open_message_is_written_as_it_always_was(self) -> None:
+        assert (
+            RefState({"": MessageState(Status.SENT, "sms")}).dump() == '{"":["sent","sms",0,null]}'
+        )

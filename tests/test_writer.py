@@ -24,12 +24,15 @@ class FailingStore(SqliteStore):
     failures = 0
     applied = 0
 
-    async def apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
+    async def apply(
+        self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow] = ()
+    ) -> list[SeriesRow]:
         if self.failures:
             self.failures -= 1
             raise StoreError("database or disk is full")
-        await super().apply(updates, rows)
+        committed = await super().apply(updates, rows)
         self.applied += 1
+        return committed
 
 
 @pytest.fixture
@@ -55,7 +58,7 @@ async def test_results_survive_failed_commits(store: FailingStore) -> None:
     task = await running(writer)
     store.failures = 3
     committed: list[int] = []
-    writer.offer([finished(1)], [(FINAL, LABELS, 1.0)], lambda: committed.append(1))
+    writer.offer([(finished(1), [(FINAL, LABELS, 1.0)])], lambda: committed.append(1))
     await wait_for(lambda: committed, what="the commit after three failures")
     # Counted once, after the commit that finally worked, never before it.
     assert store.failures == 0 and store.applied == 1
@@ -72,7 +75,7 @@ async def test_one_commit_carries_many_results(store: FailingStore) -> None:
     writer = Writer(store, book, max_delay=0.05)
     done: list[int] = []
     for ref_id in (1, 2, 3):
-        writer.offer([finished(ref_id)], [(FINAL, LABELS, 1.0)], partial(done.append, ref_id))
+        writer.offer([(finished(ref_id), [(FINAL, LABELS, 1.0)])], partial(done.append, ref_id))
     task = await running(writer)
     await wait_for(lambda: len(done) == 3, what="three results")
     assert store.applied == 1
@@ -86,7 +89,7 @@ async def test_stopping_commits_what_is_queued(store: FailingStore) -> None:
     writer = Writer(store, book, max_delay=60)  # would wait a minute before committing
     task = await running(writer)
     done: list[int] = []
-    writer.offer([finished(2)], [(FINAL, LABELS, 1.0)], lambda: done.append(2))
+    writer.offer([(finished(2), [(FINAL, LABELS, 1.0)])], lambda: done.append(2))
     await asyncio.sleep(0)  # the writer is now waiting out its delay
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -102,33 +105,36 @@ class SlowStore(FailingStore):
         self.gate = asyncio.Event()
         self.committing = False
 
-    async def apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
+    async def apply(
+        self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow] = ()
+    ) -> list[SeriesRow]:
         self.committing = True
         await self.gate.wait()
-        await super().apply(updates, rows)
+        return await super().apply(updates, rows)
 
 
 async def test_pollers_cannot_outrun_the_disk(tmp_path: Path) -> None:
-    """Eight batches' worth may wait; beyond that offer() refuses and submit() waits for room."""
+    """Eight batches' worth may wait (here 16 results); beyond that offer() refuses and submit()
+    waits for room."""
     store = SlowStore(tmp_path / "slow.db")
     await store.open()
-    await store.insert_refs([NewRef("a", f"r{n}", "", 0, 0, 0) for n in range(20)])
-    writer = Writer(store, OutcomeBook(Catalogue()), max_batch=1, max_delay=0.001)
+    await store.insert_refs([NewRef("a", f"r{n}", "", 0, 0, 0) for n in range(30)])
+    writer = Writer(store, OutcomeBook(Catalogue()), max_batch=2, max_delay=0.001)
     task = await running(writer)
     done: list[int] = []
-    assert writer.offer([finished(1)], [], partial(done.append, 1))
+    assert writer.offer([(finished(1), [])], partial(done.append, 1))
     await wait_for(lambda: store.committing, what="a commit under way")
-    accepted = [writer.offer([finished(n)], [], partial(done.append, n)) for n in range(2, 12)]
-    # Eight results wait behind the stuck commit; the ninth and tenth are refused.
-    assert accepted.count(True) == 8 and accepted[-2:] == [False, False]
-    waiting = asyncio.create_task(writer.submit([finished(12)], [], partial(done.append, 12)))
+    accepted = [writer.offer([(finished(n), [])], partial(done.append, n)) for n in range(2, 20)]
+    # Sixteen results wait behind the stuck commit; the next two are refused.
+    assert accepted.count(True) == 16 and accepted[-2:] == [False, False]
+    waiting = asyncio.create_task(writer.submit([(finished(20), [])], partial(done.append, 20)))
     for _ in range(5):  # submit() needs one turn of the loop to finish, were it not waiting
         await asyncio.sleep(0)
     assert not waiting.done()
     store.gate.set()
-    await wait_for(lambda: 12 in done, what="the waiting result committed")
+    await wait_for(lambda: 20 in done, what="the waiting result committed")
     assert waiting.done()
-    assert await store.count_refs(open_only=True) == 20 - len(done)
+    assert await store.count_refs(open_only=True) == 30 - len(done)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await store.close()

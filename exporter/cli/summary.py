@@ -17,9 +17,16 @@ def summary(
     providers: Mapping[str, ProviderClass],
     web_config: WebConfig | None = None,
 ) -> str:
+    store = config.store
+    database = store.database
+    where = (
+        f"{store.path}"
+        if database is None
+        else f"{database.display}, shared by replicas (lease {format_duration(store.lease)})"
+    )
     lines = [
         f"{path}: OK",
-        f"store: {config.store.path} (retention {format_duration(config.store.retention)})",
+        f"store: {where} (retention {format_duration(store.retention)})",
         "intake: "
         + (
             f"enabled, auth {'token' if config.intake.token else config.intake.auth}"

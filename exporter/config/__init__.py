@@ -6,6 +6,7 @@ Imports only :mod:`sms_delivery_exporter.api` (provider settings are its models)
 
 from __future__ import annotations
 
+from sms_delivery_exporter.config.database_url import DatabaseUrl, redact
 from sms_delivery_exporter.config.errors import (
     ConfigError,
     format_validation_error,
@@ -24,6 +25,7 @@ __all__ = [
     "Account",
     "Config",
     "ConfigError",
+    "DatabaseUrl",
     "IntakeConfig",
     "LabelsConfig",
     "StoreConfig",
@@ -31,5 +33,6 @@ __all__ = [
     "known_providers",
     "load_config",
     "parse_config",
+    "redact",
     "validation_problems",
 ]

@@ -20,6 +20,7 @@ from sms_delivery_exporter.api import (
     ScheduleSettings,
     Status,
 )
+from sms_delivery_exporter.config.database_url import DatabaseUrl, parse_database_url
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 DEFAULT_LABEL_VALUE_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}"
@@ -45,11 +46,27 @@ RESERVED_LABELS = frozenset(
 
 
 class StoreConfig(BaseModel):
-    """Where tracking state lives."""
+    """Where tracking state lives: a SQLite file (``path``), or a PostgreSQL shared by replicas."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: Path = Field(Path("sms-delivery-exporter.db"), description="SQLite file")
+    url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:${PGPASSWORD}@host:5432/database: PostgreSQL mode,"
+        " where several exporter replicas share the store",
+    )
+    lease: Duration = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="PostgreSQL mode: how long a replica holds due refs it took (and the"
+        " leadership of the shared series) without reporting; a dead replica's refs are"
+        " polled by the others after at most this",
+    )
+    max_connections: int = Field(
+        10, ge=2, le=200, description="PostgreSQL mode: connections of each replica at most"
+    )
     retention: Duration = Field(
         7 * 86400.0, gt=0, description="how long refs are kept after they are finished"
     )
@@ -62,6 +79,24 @@ class StoreConfig(BaseModel):
     integrity_check_interval: Duration = Field(
         600.0, gt=0, description="how often SQLite's quick integrity check runs"
     )
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None:
+            parse_database_url(url.get_secret_value())  # ValueError never quotes the URL
+        return url
+
+    @model_validator(mode="after")
+    def _one_store(self) -> StoreConfig:
+        if self.url is not None and "path" in self.model_fields_set:
+            raise ValueError("path and url name two different stores: keep one")
+        return self
+
+    @property
+    def database(self) -> DatabaseUrl | None:
+        """The PostgreSQL store's URL, checked; None in SQLite mode."""
+        return None if self.url is None else parse_database_url(self.url.get_secret_value())
 
 
 class LabelsConfig(BaseModel):

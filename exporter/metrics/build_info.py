@@ -30,16 +30,26 @@ def revision(package_dir: Path = PACKAGE_DIR) -> str:
         return given[:40]
     git = package_dir.parent / ".git"
     try:
-        if git.is_file():  # a worktree: .git names its own folder, refs live in the common one
-            git = (git.parent / git.read_text().strip().removeprefix("gitdir: ")).resolve()
+        if git.is_file():  # a linked worktree: ".git" names its own git folder
+            git = Path(git.read_text().strip().removeprefix("gitdir: "))
         head = (git / "HEAD").read_text().strip()
         if head.startswith("ref: "):
-            common = (
-                git / (git / "commondir").read_text().strip()
-                if (git / "commondir").exists()
-                else git
-            )
-            head = (common / head.removeprefix("ref: ")).read_text().strip()
+            head = _ref(git, head.removeprefix("ref: "))
     except OSError:
         return "unknown"
     return head[:12] if all(c in "0123456789abcdef" for c in head) and head else "unknown"
+
+
+def _ref(git: Path, name: str) -> str:
+    """A branch's commit, in the git folder or the one a worktree shares (loose or packed)."""
+    common = git / "commondir"
+    folders = [git] + ([git / common.read_text().strip()] if common.is_file() else [])
+    for folder in folders:
+        if (folder / name).is_file():
+            return (folder / name).read_text().strip()
+        packed = folder / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text().splitlines():
+                if line.endswith(" " + name):
+                    return line.split(" ", 1)[0]
+    raise FileNotFoundError(name)

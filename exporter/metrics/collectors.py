@@ -22,13 +22,22 @@ _ACCOUNT = ("provider", "account")
 
 
 class HealthCollector(Collector):
-    """Every account's API health, from its :class:`AccountHealth`."""
+    """Every account's API health, from its :class:`AccountHealth`.
+
+    Poll lag and the oldest message's age are the store's, not this process's: with a
+    shared store only the replica that serves the shared series has them (``serves_shared``).
+    """
 
     def __init__(
-        self, healths: Mapping[str, AccountHealth], clock: Callable[[], float] = time.time
+        self,
+        healths: Mapping[str, AccountHealth],
+        clock: Callable[[], float] = time.time,
+        *,
+        serves_shared: Callable[[], bool] = lambda: True,
     ) -> None:
         self._healths = healths
         self._clock = clock
+        self._serves_shared = serves_shared
 
     def collect(self) -> Iterator[Metric]:
         now = self._clock()
@@ -85,6 +94,7 @@ class HealthCollector(Collector):
             "The account's delivery SLO: share of final messages that must not fail.",
             labels=_ACCOUNT,
         )
+        shared = self._serves_shared()
         for health in list(self._healths.values()):
             labels = [health.provider, health.account]
             for code, count in list(health.requests.items()):
@@ -106,10 +116,12 @@ class HealthCollector(Collector):
             if health.balance is not None:
                 amount, currency = health.balance
                 balance.add_metric([*labels, currency], amount)
-            due = health.next_poll_at
-            lag.add_metric(labels, max(0.0, now - due) if due is not None else 0.0)
-            submitted = health.oldest_open_submitted_at
-            oldest.add_metric(labels, max(0.0, now - submitted) if submitted is not None else 0.0)
+            if shared:
+                due = health.next_poll_at
+                lag.add_metric(labels, max(0.0, now - due) if due is not None else 0.0)
+                submitted = health.oldest_open_submitted_at
+                age = max(0.0, now - submitted) if submitted is not None else 0.0
+                oldest.add_metric(labels, age)
             objective.add_metric(labels, health.delivery_objective)
         yield from (requests, durations, up, last_success, throttled, errors, paused, balance)
         yield from (lag, oldest, objective)

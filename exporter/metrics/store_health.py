@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -13,8 +13,9 @@ from sms_delivery_exporter.store import PROBLEMS, Store
 class StoreHealthCollector(Collector):
     """The store's health at scrape time, every problem kind from the start."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, leading: Callable[[], bool] = lambda: True) -> None:
         self._store = store
+        self._leading = leading
 
     def collect(self) -> Iterator[Metric]:
         health = self._store.health
@@ -25,15 +26,20 @@ class StoreHealthCollector(Collector):
         healthy.add_metric([], 1.0 if self._store.is_open and health.healthy else 0.0)
         problem = GaugeMetricFamily(
             "sms_exporter_store_problem",
-            "1 while the store has this problem (missing, unwritable, corrupt).",
+            "1 while the store has this problem (missing, unwritable, corrupt, unreachable).",
             labels=["problem"],
         )
         appeared = CounterMetricFamily(
             "sms_exporter_store_problems",
-            "Times a store problem appeared (missing, unwritable, corrupt).",
+            "Times a store problem appeared (missing, unwritable, corrupt, unreachable).",
             labels=["problem"],
         )
         for kind in PROBLEMS:
             problem.add_metric([kind], 1.0 if kind in health.problems else 0.0)
             appeared.add_metric([kind], health.appeared.get(kind, 0))
-        yield from (healthy, problem, appeared)
+        leader = GaugeMetricFamily(
+            "sms_exporter_store_leader",
+            "1 on the one exporter that serves the store's shared series (always, with SQLite).",
+        )
+        leader.add_metric([], 1.0 if self._leading() else 0.0)
+        yield from (healthy, problem, appeared, leader)

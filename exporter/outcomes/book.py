@@ -2,6 +2,11 @@
 
 The store is the record; the book is its copy in memory, so a scrape never
 reads the database. Rows are applied only after the store committed them.
+
+A book of a shared store (several replicas commit to it) is not fed: what
+this replica commits is only part of the totals. The replica that serves the
+shared series replaces the book's values with the store's at each scrape
+(:meth:`OutcomeBook.replace`).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ log = logging.getLogger(__name__)
 class OutcomeBook:
     """Series values by stored name and storage key."""
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, *, shared: bool = False) -> None:
         self.catalogue = catalogue
+        self.shared = shared
         self._values: dict[str, dict[str, float]] = {name: {} for name in catalogue.stored_names}
 
     @property
@@ -27,7 +33,9 @@ class OutcomeBook:
         return self._values
 
     def add(self, rows: Iterable[SeriesRow]) -> None:
-        """Apply rows the store committed."""
+        """Apply rows the store committed (a shared store's book reads totals instead)."""
+        if self.shared:
+            return
         for name, key, amount in rows:
             series = self._values[name]
             series[key] = series.get(key, 0.0) + amount
@@ -50,6 +58,13 @@ class OutcomeBook:
             # A label key added to or removed from the config since: same values, new shape.
             canonical = catalogue.key(name, catalogue.labels(name, key))
             series[canonical] = series.get(canonical, 0.0) + value
+
+    def replace(self, rows: Iterable[SeriesRow]) -> None:
+        """Take the store's totals as they are now; series the store lacks go back to 0."""
+        for series in self._values.values():
+            for key in series:
+                series[key] = 0.0
+        self.load(rows)
 
     def value(self, series: str, **labels: str) -> float:
         """One series' value (0 when absent), for summaries and tests."""

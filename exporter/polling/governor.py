@@ -181,6 +181,9 @@ class AccountGovernor:
             self._failures_in_a_row += 1
             if self._failures_in_a_row >= FAILURES_BEFORE_BACKOFF:
                 self._pause_episode(PauseReason.BACKOFF, self._outage, jitter=True)
+        else:
+            # The API answered (a 402, an unreadable body): whatever it is, it is not down.
+            self._failures_in_a_row = 0
         return Verdict.RESCHEDULED
 
     def crashed(self, exc: BaseException) -> Verdict:

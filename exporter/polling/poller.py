@@ -12,6 +12,12 @@ first polls and open messages, is served first whenever any of it is due;
 class 1, read-receipt waits and the long tail polled at the longest
 interval, gets what budget is left, one queue's worth at a time, so new
 messages are never starved by old ones.
+
+A shared store (PostgreSQL) leases the refs it hands out: the dispatcher
+takes only a queue's worth at a time, a batch that waited past half its
+lease (a long pause) is handed back rather than polled late, and so is a
+batch left without a result (a pause, a stop), so that any replica may poll
+it at once instead of when the lease runs out.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from sms_delivery_exporter.polling.governor import AccountGovernor, Verdict
 from sms_delivery_exporter.polling.reservations import Reservations
 from sms_delivery_exporter.polling.tracker import PollResult, Tracker
 from sms_delivery_exporter.polling.writer import Writer
-from sms_delivery_exporter.store import DueRef, Store
+from sms_delivery_exporter.store import DueRef, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +79,14 @@ class AccountPoller:
         settings = provider.settings
         self._concurrency = settings.concurrency
         self._batch_size = max(1, provider.batch_size)
-        self._queue: asyncio.Queue[list[DueRef]] = asyncio.Queue(maxsize=settings.concurrency)
+        self._queue: asyncio.Queue[tuple[float, list[DueRef]]] = asyncio.Queue(
+            maxsize=settings.concurrency
+        )
         self.reservations = Reservations()
         """Refs being polled, or being changed by a webhook (which the dispatcher leaves alone)."""
+        self._lease = store.lease
+        self._unreported: dict[int, DueRef] = {}
+        """Leased refs taken from the store whose results are not with the writer yet."""
         self._wake = asyncio.Event()
         self.reservations.on_release["poll"].append(self._wake.set)
         self._fetch_one_only = type(provider).fetch is Provider.fetch
@@ -95,12 +106,17 @@ class AccountPoller:
         # A fresh start (also after a crash) forgets batches that were never reported.
         self._queue = asyncio.Queue(maxsize=self._concurrency)
         self.reservations.forget(by="poll")
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._summarise_forever())
-            group.create_task(self._probe_forever())
-            group.create_task(self._dispatch())
-            for _ in range(self._concurrency):
-                group.create_task(self._work())
+        self._unreported.clear()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._summarise_forever())
+                group.create_task(self._probe_forever())
+                group.create_task(self._dispatch())
+                for _ in range(self._concurrency):
+                    group.create_task(self._work())
+        finally:
+            # Stopping or crashed: what was taken and not polled is due again for everyone.
+            await asyncio.shield(self._hand_back(list(self._unreported.values())))
 
     async def _summarise_forever(self) -> None:
         """At debug level, what the account did in the last SUMMARY_EVERY seconds."""
@@ -148,6 +164,8 @@ class AccountPoller:
 
     async def _dispatch(self) -> None:
         queue_size = self._batch_size * self._concurrency
+        # What a shared store hands out is leased: take no more than the workers can start on.
+        first_take = queue_size if self._lease is not None else queue_size * 4
         # Per class, a cursor walks the due refs in schedule order, so that refs
         # already handed out are not read again; a pass ends when no due ref is
         # left after it, and the next pass starts at the head again.
@@ -156,7 +174,7 @@ class AccountPoller:
             await self._wait_unpaused()
             now = self._clock()
             self._wake.clear()
-            fresh = await self._take(0, now, queue_size * 4, cursors)
+            fresh = await self._take(0, now, first_take, cursors)
             if not fresh:
                 # Only what is left after every first poll and open message.
                 fresh = await self._take(1, now, queue_size, cursors)
@@ -164,8 +182,12 @@ class AccountPoller:
                 # Nothing due, or every due ref is being polled right now.
                 await self._idle(now, all_reserved=bool(self.reservations.held_by("poll")))
                 continue
+            if self._lease is not None:
+                self._unreported.update((row.id, row) for row in fresh)
+            taken = time.monotonic()
             for start in range(0, len(fresh), self._batch_size):
-                await self._queue.put(fresh[start : start + self._batch_size])
+                batch = fresh[start : start + self._batch_size]
+                await self._queue.put((taken, batch))
 
     async def _take(
         self, priority: int, now: float, limit: int, cursors: list[tuple[float, int] | None]
@@ -186,14 +208,20 @@ class AccountPoller:
                 continue
             last_due, last_row = rows[-1]
             cursors[priority] = (last_due, last_row.id)
-            fresh = [
-                row
-                for _, row in rows
-                if row.id not in reservations
-                and not reservations.changed_since_read(row.id, by="poll")
-            ]
+            fresh: list[DueRef] = []
+            busy: list[DueRef] = []
+            for _, row in rows:
+                pushed = row.id in reservations or reservations.changed_since_read(
+                    row.id, by="poll"
+                )
+                (busy if pushed else fresh).append(row)
+            reservations.hold((row.id for row in fresh), by="poll")
+            if busy and self._lease is not None:
+                # Leased by this read while a webhook is being applied to them: handed
+                # back, not left unpolled by every replica until the lease runs out.
+                with contextlib.suppress(StoreError):
+                    await self._store.release(busy)
             if fresh:
-                reservations.hold((row.id for row in fresh), by="poll")
                 return fresh
         return []
 
@@ -215,11 +243,33 @@ class AccountPoller:
     def _release(self, batch: Sequence[DueRef], *, committed: bool) -> None:
         self.reservations.release((row.id for row in batch), by="poll", changed=committed)
 
+    async def _hand_back(self, batch: Sequence[DueRef]) -> None:
+        """Refs taken and not polled: leases given back in the store, then reservations."""
+        if self._lease is not None and batch:
+            for row in batch:
+                self._unreported.pop(row.id, None)
+            try:
+                await self._store.release(batch)
+            except StoreError as exc:  # the leases run out by themselves
+                log.warning("could not hand refs back", extra={"error": str(exc)})
+        self._release(batch, committed=False)
+
+    def _reported(self, batch: Sequence[DueRef]) -> None:
+        """The batch's results are with the writer: its leases end with their commit."""
+        if self._lease is not None:
+            for row in batch:
+                self._unreported.pop(row.id, None)
+
     async def _work(self) -> None:
         while True:
-            batch = await self._queue.get()
+            taken, batch = await self._queue.get()
             if self.governor.paused_for() > 0:
                 await self._wait_unpaused()
+            if self._lease is not None and time.monotonic() - taken > self._lease / 2:
+                # Held through a long pause: polled now, its lease could run out before the
+                # commit (and another replica poll it too). Any replica may take it again.
+                await self._hand_back(batch)
+                continue
             refs, readable, unreadable = self._parse(batch)
             outcomes: list[RefOutcome] = []
             failure: Exception | None = None
@@ -238,13 +288,12 @@ class AccountPoller:
                     failure = exc
             results = self.conclude(readable, unreadable, outcomes, failure)
             if results is None:
-                self._release(batch, committed=False)
+                await self._hand_back(batch)
                 continue
-            updates = [update for update, _ in results]
-            deltas = [delta for _, ref_deltas in results for delta in ref_deltas]
+            self._reported(batch)
             release = partial(self._release, batch, committed=True)
-            if not self._writer.offer(updates, deltas, release):
-                await self._writer.submit(updates, deltas, release)
+            if not self._writer.offer(results, release):
+                await self._writer.submit(results, release)
 
     def conclude(
         self,

@@ -148,6 +148,7 @@ class Tracker:
             None,
             state_changed=False,
             priority=self._priority(in_flight=True, interval=interval),
+            version=ref.version,
         )
         return update, []
 
@@ -176,14 +177,21 @@ class Tracker:
         one_message = list(state.messages) == [""]
         if one_message and not still_open:
             update = RefUpdate(
-                ref.id, dumped, ref.polls, ref.last_poll_at, None, now, in_flight=False
+                ref.id,
+                dumped,
+                ref.polls,
+                ref.last_poll_at,
+                None,
+                now,
+                in_flight=False,
+                version=ref.version,
             )
             return update, record.deltas
         if state.messages and not still_open:
             # Only a poll tells how many messages the ref has, and what they cost.
             next_poll_at = min(next_poll_at, now + self.rules.confirm_after)
         interval = self.rules.schedule.interval_after(max(ref.polls, 1))
-        update = self._open(ref.id, dumped, ref.polls, ref.last_poll_at, next_poll_at, state)
+        update = self._open(ref, dumped, ref.polls, ref.last_poll_at, next_poll_at, state)
         update.state_changed = changed
         update.priority = self._priority(in_flight=update.in_flight, interval=interval)
         return update, record.deltas
@@ -201,15 +209,38 @@ class Tracker:
         ]
         record.dropped(error.kind, open_statuses or ([] if state.messages else [Status.PENDING]))
         self._end_read_waits(state, record, now, finished=True)
-        update = RefUpdate(ref.id, state.dump(), ref.polls + 1, now, None, now, in_flight=False)
+        update = RefUpdate(
+            ref.id,
+            state.dump(),
+            ref.polls + 1,
+            now,
+            None,
+            now,
+            in_flight=False,
+            version=ref.version,
+        )
         return update, record.deltas
 
     def failed(self, ref: DueRef, now: float) -> PollResult:
-        """The poll got no usable answer: try again later, keep what we knew."""
+        """The poll got no usable answer: try again later, keep what we knew.
+
+        The wait is at least as long as the ref has gone without an answer, so a ref
+        whose every poll fails is retried at doubling intervals (up to the schedule's
+        cap) instead of at its old pace: an account answering only errors that do not
+        pause it (402s, unreadable bodies) is not hammered at its full rate.
+        """
         state = RefState.load(ref.state)
         record = self.recorder(ref.labels)
+        answered_at = ref.submitted_at if ref.last_poll_at is None else ref.last_poll_at
         update, deltas = self._conclude(
-            ref, state, record, now, ref.polls, ref.last_poll_at, finished=False
+            ref,
+            state,
+            record,
+            now,
+            ref.polls,
+            ref.last_poll_at,
+            finished=False,
+            wait_at_least=now - answered_at,
         )
         confirm = self.rules.confirm_after
         waiting = update.next_poll_at is not None and bool(state.messages)
@@ -227,6 +258,7 @@ class Tracker:
         polls: int,
         last_poll_at: float | None,
         finished: bool,
+        wait_at_least: float = 0.0,
     ) -> PollResult:
         schedule = self.rules.schedule
         window_end = ref.submitted_at + schedule.tracking_window
@@ -238,20 +270,24 @@ class Tracker:
         changed = bool(record.deltas)
         dumped = (state.dump() if state.messages else "") if changed else ref.state
         if finished:
-            update = RefUpdate(ref.id, dumped, polls, last_poll_at, None, now, in_flight=False)
+            update = RefUpdate(
+                ref.id, dumped, polls, last_poll_at, None, now, in_flight=False, version=ref.version
+            )
             return update, record.deltas
-        interval = schedule.interval_after(max(polls, 1))
+        interval = max(
+            schedule.interval_after(max(polls, 1)), min(wait_at_least, schedule.max_interval)
+        )
         next_poll_at = min(now + interval, window_end)
         if self._polls_learn_nothing(state):
             next_poll_at = window_end
-        update = self._open(ref.id, dumped, polls, last_poll_at, next_poll_at, state)
+        update = self._open(ref, dumped, polls, last_poll_at, next_poll_at, state)
         update.state_changed = changed
         update.priority = self._priority(in_flight=update.in_flight, interval=interval)
         return update, record.deltas
 
     def _open(
         self,
-        ref_id: int,
+        ref: DueRef,
         state_text: str,
         polls: int,
         last_poll_at: float | None,
@@ -260,13 +296,14 @@ class Tracker:
     ) -> RefUpdate:
         """A ref that stays open, polled again at ``next_poll_at``."""
         return RefUpdate(
-            ref_id,
+            ref.id,
             state_text,
             polls,
             last_poll_at,
             next_poll_at,
             None,
             in_flight=self._in_flight(state),
+            version=ref.version,
         )
 
     def _polls_learn_nothing(self, state: RefState) -> bool:

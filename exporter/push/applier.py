@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from sms_delivery_exporter.config import Account
 from sms_delivery_exporter.intake.sampling import sampled_in
 from sms_delivery_exporter.metrics import PushHealth
-from sms_delivery_exporter.outcomes import Delta, OutcomeBook, OutcomeRecorder
+from sms_delivery_exporter.outcomes import OutcomeBook, OutcomeRecorder
 from sms_delivery_exporter.polling import Reservations, Tracker
 from sms_delivery_exporter.push.events import KeptEvent, decode
 from sms_delivery_exporter.store import FoundRef, NewRef, RefUpdate, Store, StoreError
@@ -107,6 +107,9 @@ class PushApplier:
         """Apply what the store kept unapplied, then whatever comes, until cancelled.
 
         A restart (after a bug) starts from the store again: what was in memory is in it.
+        With a store shared by replicas, events another replica kept and never applied
+        (it died) are taken up every lease; were it alive after all, each event still
+        applies once (see :meth:`Store.apply_push`).
         """
         self._ready.clear()
         self._later.clear()
@@ -115,7 +118,12 @@ class PushApplier:
         for applying in self._accounts.values():
             applying.reservations.forget(by="push")
         await self._resume()
+        lease = self._store.lease
+        swept_at = self._clock()
         while True:
+            if lease is not None and self._clock() >= swept_at + lease:
+                swept_at = self._clock()
+                await self._resume(received_before=swept_at - lease - self._longest_grace())
             self._promote(self._clock())
             if not self._ready:
                 await self._sleep()
@@ -131,11 +139,19 @@ class PushApplier:
             for name, group in by_account.items():
                 await self._apply(name, group)
 
-    async def _resume(self) -> None:
-        after, dropped = 0, 0
+    def _longest_grace(self) -> float:
+        graces = [
+            a.account.push.registration_grace for a in self._accounts.values() if a.account.push
+        ]
+        return max(graces, default=0.0)
+
+    async def _resume(self, received_before: float | None = None) -> None:
+        """Take the events kept and not applied: at start, all of them; with a shared store,
+        every lease, those older than any replica would still hold (one that died left them)."""
+        after, dropped, known = 0, 0, len(self._queued)
         while True:
             try:
-                rows = await self._store.pending_push_events(after)
+                rows = await self._store.pending_push_events(after, received_before=received_before)
             except StoreError as exc:
                 log.error("cannot read webhook events kept before", extra={"error": str(exc)})
                 await asyncio.sleep(RETRY_AFTER_FAILURE)
@@ -158,10 +174,10 @@ class PushApplier:
             if orphans:
                 dropped += len(orphans)
                 await self._commit(orphans)
-        if self._queued or dropped:
+        if len(self._queued) > known or dropped:
             log.info(
                 "resuming webhook events kept before",
-                extra={"events": len(self._queued), "dropped": dropped},
+                extra={"events": len(self._queued) - known, "dropped": dropped},
             )
 
     async def _sleep(self) -> None:
@@ -195,7 +211,7 @@ class PushApplier:
         except StoreError as exc:
             self._failed(events, exc, now)
             return
-        results: Counter[str] = Counter(done.values())
+        result_of: dict[int, str] = dict(done)
         by_ref: dict[int, list[KeptEvent]] = defaultdict(list)
         for event in events:
             found = refs.get(event.ref_key)
@@ -203,8 +219,7 @@ class PushApplier:
                 continue  # done without a ref, or waiting for its registration
             ref_id = found.ref.id
             if found.next_poll_at is None:
-                done[event.id] = "finished"
-                results["finished"] += 1
+                result_of[event.id] = "finished"
             elif ref_id in reservations:
                 self._blocked[name].append(event)  # a poll holds it: after its commit
             elif reservations.changed_since_read(ref_id, by="push"):
@@ -212,30 +227,44 @@ class PushApplier:
             else:
                 by_ref[ref_id].append(event)
         updates: list[RefUpdate] = []
-        deltas: list[Delta] = []
-        applied = [event for group in by_ref.values() for event in group]
-        for group in by_ref.values():
+        pairs = [(event_id, 0) for event_id in result_of]
+        for ref_id, group in by_ref.items():
             found = refs[group[0].ref_key]
             assert found.next_poll_at is not None
             seen = [(event.observation, event.received_at) for event in group]
-            update, ref_deltas = applying.tracker.pushed(found.ref, found.next_poll_at, seen, now)
+            update, deltas = applying.tracker.pushed(found.ref, found.next_poll_at, seen, now)
+            update.rows = self._book.catalogue.rows(deltas)
             updates.append(update)
-            deltas.extend(ref_deltas)
-            results["tracked" if group[0].ref_key in created else "applied"] += 1
-            results["applied"] += len(group) - 1
+            for event in group:
+                result_of[event.id] = "applied"
+                pairs.append((event.id, ref_id))
+            if group[0].ref_key in created:
+                result_of[group[0].id] = "tracked"
         holding = list(by_ref)
         reservations.hold(holding, by="push")
-        rows = self._book.catalogue.rows(deltas)
         try:
-            await self._store.apply_push(updates, rows, [*done, *(e.id for e in applied)])
+            commit = await self._store.apply_push(updates, pairs)
         except StoreError as exc:
             reservations.release(holding, by="push")
-            self._failed([*(e for e in events if e.id in done), *applied], exc, now)
+            self._failed([e for e in events if e.id in result_of], exc, now)
             return
-        self._book.add(rows)
+        self._book.add(commit.rows)
         reservations.release(holding, by="push", changed=True)
-        self._queued.difference_update(done)
-        self._queued.difference_update(event.id for event in applied)
+        results: Counter[str] = Counter()
+        applied: list[KeptEvent] = []
+        for event in events:
+            if event.id not in result_of:
+                continue
+            if event.id in commit.applied:
+                results[result_of[event.id]] += 1
+                if result_of[event.id] in ("applied", "tracked"):
+                    applied.append(event)
+            elif event.id not in commit.stale:
+                # Its ref changed since it was read (another replica polled or applied
+                # to it): read it again. A stale one another replica applied: done.
+                self._ready.append(event)
+                continue
+            self._queued.discard(event.id)
         self._count(applying, results, applied)
 
     async def _find(
@@ -318,7 +347,7 @@ class PushApplier:
 
     async def _commit(self, event_ids: list[int]) -> None:
         with contextlib.suppress(StoreError):  # tried again at the next start
-            await self._store.apply_push([], [], event_ids)
+            await self._store.apply_push([], [(event_id, 0) for event_id in event_ids])
 
     def _count(self, applying: Applying, results: Counter[str], applied: list[KeptEvent]) -> None:
         health = applying.health

@@ -1,7 +1,8 @@
 """The store: tracked refs, their state and schedule, and the outcome counters, durable.
 
 Owns persistence and nothing else: it knows rows, not what they mean.
-:class:`Store` is the interface; :class:`SqliteStore` the embedded default.
+:class:`Store` is the interface; :class:`SqliteStore` the embedded default,
+:class:`PostgresStore` the one several replicas share (leases, a leader).
 Imports only :mod:`sms_delivery_exporter.config` (its own settings).
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 from sms_delivery_exporter.config import StoreConfig
 from sms_delivery_exporter.store.health import PROBLEMS, StoreHealth
 from sms_delivery_exporter.store.interface import Store, StoreError
+from sms_delivery_exporter.store.leadership import Leadership, leading
+from sms_delivery_exporter.store.postgres import PostgresStore
 from sms_delivery_exporter.store.rows import (
     DueRef,
     FoundRef,
@@ -28,8 +31,10 @@ __all__ = [
     "DueRef",
     "FoundRef",
     "InsertResult",
+    "Leadership",
     "NewPushEvent",
     "NewRef",
+    "PostgresStore",
     "PushEventRow",
     "RefUpdate",
     "SeriesRow",
@@ -37,6 +42,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreHealth",
+    "leading",
     "store_for",
     "watch_store",
     "watching",
@@ -45,4 +51,7 @@ __all__ = [
 
 def store_for(config: StoreConfig) -> Store:
     """The store a config names (not opened yet)."""
+    database = config.database
+    if database is not None:
+        return PostgresStore(database, lease=config.lease, max_connections=config.max_connections)
     return SqliteStore(config.path, synchronous=config.synchronous)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PROBLEMS = ("missing", "unwritable", "corrupt")
+PROBLEMS = ("missing", "unwritable", "corrupt", "unreachable")
 """``missing``: the file was deleted or replaced while open (what is committed now goes to a
 file nobody can open again); ``unwritable``: commits fail (disk full, read-only file or
-file system, I/O errors); ``corrupt``: SQLite found a damaged page or the integrity check failed."""
+file system, I/O errors; a read-only database); ``corrupt``: SQLite found a damaged page or
+the integrity check failed; ``unreachable``: PostgreSQL cannot be reached (down, restarting,
+the network)."""
 
 
 @dataclass(slots=True)

@@ -2,8 +2,9 @@
 
 A store commits a ref's state change and the outcome series changes it
 caused in one transaction, so a crash loses both or neither, and never
-counts a final status twice. SQLite is the embedded default; a second
-backend implements this Protocol.
+counts a final status twice. SQLite is the embedded default, one process's
+alone; PostgreSQL is shared by several exporter replicas, which lease the
+refs they poll and elect one leader to serve the shared series.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sms_delivery_exporter.store.rows import (
     InsertResult,
     NewPushEvent,
     NewRef,
+    PushCommit,
     PushEventRow,
     RefUpdate,
     SeriesRow,
@@ -38,6 +40,11 @@ class Store(Protocol):
     @property
     def health(self) -> StoreHealth:
         """What is wrong with the store now (kept up to date by failures and :meth:`check`)."""
+
+    @property
+    def lease(self) -> float | None:
+        """Seconds the refs :meth:`due_refs` hands out stay this exporter's; None when the
+        store is this process's alone (SQLite: nothing is leased, nothing is shared)."""
 
     async def check(self, *, integrity: bool = False) -> None:
         """Look for problems (the file gone, no room, writes refused; ``integrity``: damage)."""
@@ -68,10 +75,23 @@ class Store(Protocol):
 
         ``after`` resumes past the (next_poll_at, id) of the last ref handed
         out; each ref comes with its next_poll_at, the cursor of the next call.
+        A shared store leases the refs it hands out (for :attr:`lease` seconds):
+        no other exporter gets them until they are applied, released or expired.
         """
 
-    async def apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
-        """Commit poll results and the series changes they caused, atomically."""
+    async def release(self, refs: Sequence[DueRef]) -> None:
+        """Hand back refs that were not polled (a pause), so that they are due again at once."""
+
+    async def apply(
+        self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow] = ()
+    ) -> list[SeriesRow]:
+        """Commit poll results and the series changes they caused, atomically; the rows committed.
+
+        ``rows`` are committed with the batch; each update's own ``rows`` only
+        with it. In a shared store an update whose ref moved past its
+        ``version`` (its lease lost: another exporter polled it since) changes
+        nothing and counts nothing.
+        """
 
     async def next_poll_at(self, account: str) -> float | None:
         """When the account's earliest open ref is due."""
@@ -94,6 +114,13 @@ class Store(Protocol):
     async def size_bytes(self) -> int:
         """What the store takes on disk (for ``sms_exporter_store_size_bytes``)."""
 
+    async def lead(self, ttl: float) -> bool:
+        """Take or keep, for ``ttl`` seconds, the leadership of the exporters sharing the
+        store; whether this one holds it (a store of one process's: always)."""
+
+    async def resign(self) -> None:
+        """Give the leadership up, if held, so that another exporter takes it at once."""
+
     # Webhooks (push). An event is kept before its call is acknowledged, and
     # marked applied in the transaction that commits its effects.
 
@@ -104,17 +131,30 @@ class Store(Protocol):
         (a redelivery, or a second copy in the same call): that one is not kept again.
         """
 
-    async def pending_push_events(self, after: int = 0, limit: int = 10_000) -> list[PushEventRow]:
-        """Kept events not applied yet, by id, from past ``after`` (to resume after a restart)."""
+    async def pending_push_events(
+        self, after: int = 0, limit: int = 10_000, received_before: float | None = None
+    ) -> list[PushEventRow]:
+        """Kept events not applied yet, by id, from past ``after`` (to resume after a restart);
+        ``received_before``: only those received before then (another replica's left over)."""
 
     async def find_refs(self, account: str, ref_keys: Sequence[str]) -> list[FoundRef]:
         """The account's refs with these keys, open or finished; keys not tracked are left out."""
 
     async def apply_push(
-        self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow], applied: Sequence[int]
-    ) -> None:
-        """Commit refs changed by events, their series changes, and mark the events (by id)
-        applied, atomically. A ref in ``updates`` is one no poll holds (the host sees to it)."""
+        self,
+        updates: Sequence[RefUpdate],
+        events: Sequence[tuple[int, int]],
+        rows: Sequence[SeriesRow] = (),
+    ) -> PushCommit:
+        """Commit refs changed by events (each update with its own ``rows``), ``rows`` of
+        the batch, and mark the events applied, atomically.
+
+        ``events`` are (event id, ref id) pairs, ref id 0 for an event done without a
+        ref. An event is marked applied only with its ref's update. In a shared store
+        an update whose ref moved past its ``version``, or one of whose events another
+        replica applied meanwhile, changes nothing and counts nothing (see
+        :class:`PushCommit`). A ref in ``updates`` is one no poll of this process holds.
+        """
 
     async def prune_push_events(
         self, account: str, received_before: float, limit: int = 10_000

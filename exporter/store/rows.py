@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 SeriesRow = tuple[str, str, float]
@@ -42,6 +42,8 @@ class DueRef:
     polls: int
     last_poll_at: float | None
     state: str
+    version: int = 0
+    """The ref's version when it was handed out (a shared store's lease; 0 in SQLite)."""
 
 
 @dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per poll
@@ -60,6 +62,12 @@ class RefUpdate:
     """0: a first poll or an open message; 1: the long tail or a read-receipt wait."""
     in_flight: bool = True
     """A message of the ref is not final yet."""
+    version: int = 0
+    """The :attr:`DueRef.version` the poll read: a shared store applies the update only if
+    the ref is still at it (the lease still held), else it changes and counts nothing."""
+    rows: Sequence[SeriesRow] = ()
+    """The series changes this update causes, committed only with it (a shared store's
+    writers attach them here; SQLite's writer passes the batch's sum to apply instead)."""
 
 
 @dataclass(slots=True)
@@ -81,6 +89,28 @@ class PushEventRow:
     account: str
     received_at: float
     event: str
+
+
+@dataclass(slots=True)
+class PushCommit:
+    """What :meth:`Store.apply_push` committed."""
+
+    rows: list[SeriesRow]
+    """The series changes committed (of the updates that applied, and the batch's own)."""
+    applied: set[int]
+    """The events this commit marked applied."""
+    stale: set[int] = field(default_factory=set)
+    """Events found applied already (by another replica sharing the store): nothing more to do.
+    An event in neither set had its ref changed since it was read: read it again and retry."""
+
+
+def kept_event_ids(
+    events: Sequence[NewPushEvent], inserted: Iterable[tuple[int, str, str]]
+) -> list[int | None]:
+    """Each event's id from the (id, account, dedupe key) rows an insert returned, or None
+    for one kept before (or a second copy in the same call)."""
+    new = {(account, key): event_id for event_id, account, key in inserted}
+    return [new.pop((e.account, e.dedupe_key), None) for e in events]
 
 
 @dataclass(slots=True)

@@ -36,9 +36,11 @@ from sms_delivery_exporter.store.rows import (
     InsertResult,
     NewPushEvent,
     NewRef,
+    PushCommit,
     PushEventRow,
     RefUpdate,
     SeriesRow,
+    kept_event_ids,
 )
 from sms_delivery_exporter.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 from sms_delivery_exporter.store.sqlite_writes import (
@@ -88,6 +90,11 @@ class SqliteStore:
     @property
     def is_open(self) -> bool:
         return self._db is not None
+
+    @property
+    def lease(self) -> None:
+        """Nothing is leased: the lock makes the store this process's alone."""
+        return None
 
     async def open(self) -> None:
         """Lock the file, open it, and refuse it if it is empty or fails the integrity check."""
@@ -141,8 +148,23 @@ class SqliteStore:
     ) -> list[tuple[float, DueRef]]:
         return await self._run(partial(self._due_refs, account, now, limit, after, priority))
 
-    async def apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
-        await self._run(partial(self._apply, updates, rows), write=True)
+    async def release(self, refs: Sequence[DueRef]) -> None:
+        """Nothing to do: refs are reserved in the poller's memory only."""
+
+    async def apply(
+        self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow] = ()
+    ) -> list[SeriesRow]:
+        """One process polls: every update applies, with ``rows`` (and any update's own)."""
+        own = [row for u in updates for row in u.rows]
+        every = [*rows, *own] if own else list(rows)
+        await self._run(partial(self._apply, updates, every), write=True)
+        return every
+
+    async def lead(self, ttl: float) -> bool:
+        return True
+
+    async def resign(self) -> None:
+        """Nothing to give up."""
 
     async def next_poll_at(self, account: str) -> float | None:
         return await self._run(partial(self._min, _NEXT_POLL, account))
@@ -167,10 +189,13 @@ class SqliteStore:
         inserted = await self._run(
             partial(sqlite_push.add_push_events, self._conn, text), write=True
         )
-        return sqlite_push.ids_of(events, inserted)
+        return kept_event_ids(events, inserted)
 
-    async def pending_push_events(self, after: int = 0, limit: int = 10_000) -> list[PushEventRow]:
-        return await self._run(partial(sqlite_push.pending_push_events, self._conn, after, limit))
+    async def pending_push_events(
+        self, after: int = 0, limit: int = 10_000, received_before: float | None = None
+    ) -> list[PushEventRow]:
+        query = partial(sqlite_push.pending_push_events, self._conn, after, limit, received_before)
+        return await self._run(query)
 
     # The JSON of these is made and read here, on the event loop's thread: the store's
     # thread then runs SQL alone, and takes the GIL from the web handlers less often.
@@ -181,11 +206,18 @@ class SqliteStore:
         return sqlite_push.found_refs(text)
 
     async def apply_push(
-        self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow], applied: Sequence[int]
-    ) -> None:
+        self,
+        updates: Sequence[RefUpdate],
+        events: Sequence[tuple[int, int]],
+        rows: Sequence[SeriesRow] = (),
+    ) -> PushCommit:
+        """One process applies: every update applies, and every event with it."""
         texts = update_texts(updates)
-        ids = json.dumps(list(applied))
-        await self._run(partial(sqlite_push.apply_push, self._conn, texts, rows, ids), write=True)
+        every = [*rows, *(row for u in updates for row in u.rows)]
+        ids = [event_id for event_id, _ in events]
+        query = partial(sqlite_push.apply_push, self._conn, texts, every, json.dumps(ids))
+        await self._run(query, write=True)
+        return PushCommit(every, set(ids))
 
     async def prune_push_events(
         self, account: str, received_before: float, limit: int = 10_000

@@ -43,22 +43,16 @@ def add_push_events(db: sqlite3.Connection, text: str) -> list[tuple[int, str, s
         ).fetchall()
 
 
-def ids_of(
-    events: Sequence[NewPushEvent], inserted: list[tuple[int, str, str]]
-) -> list[int | None]:
-    """Each event's id, or None for a duplicate."""
-    new = {(account, key): event_id for event_id, account, key in inserted}
-    return [new.pop((e.account, e.dedupe_key), None) for e in events]
-
-
-def pending_push_events(db: sqlite3.Connection, after: int, limit: int) -> list[PushEventRow]:
+def pending_push_events(
+    db: sqlite3.Connection, after: int, limit: int, received_before: float | None
+) -> list[PushEventRow]:
     """Events not applied yet, in the order they were kept, from past the id ``after``."""
     return [
         PushEventRow(*row)
         for row in db.execute(
             "SELECT id, account, received_at, event FROM push_events"
-            " WHERE applied = 0 AND id > ? ORDER BY id LIMIT ?",
-            (after, limit),
+            " WHERE applied = 0 AND id > ? AND (? IS NULL OR received_at < ?) ORDER BY id LIMIT ?",
+            (after, received_before, received_before, limit),
         )
     ]
 

@@ -45,6 +45,9 @@ class Faults:
 
         A slow fault delays the request and then lets it proceed.
         """
+        if self._factory.scenario.answer_delay:
+            # An API that takes its time: concurrent calls overlap, as they do in production.
+            await asyncio.sleep(self._factory.scenario.answer_delay)
         fault = self.draw()
         if fault is None:
             return None

@@ -61,6 +61,12 @@ class Scenario(BaseModel):
     push_retry_after: float = Field(
         2.0, ge=0, description="how much later a retrying provider posts a lost event"
     )
+    answer_delay: float = Field(
+        0.0,
+        ge=0,
+        description="seconds every answer takes; the fault is drawn after it, so calls on "
+        "the wire when the scenario changes get the new scenario's answers",
+    )
     seed: int | None = None
 
     @model_validator(mode="after")

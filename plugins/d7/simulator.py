@@ -36,14 +36,22 @@ COUNTRIES = {"971": "AE", "44": "GB", "39": "IT", "91": "IN", "1": "US"}
 COST_PER_PART = 0.0004
 APPEAR_EVERY = 0.2
 """Seconds between the appearances of a request's recipients in the log."""
+# International wholesale routes, as a healthy account sees them: about 96%
+# delivered, unreachable handsets and carrier failures most of the rest; a few messages
+# filtered as spam and, rarely, one refused for credit (an automatic top-up outrun by a
+# burst); delivery reports a little slower than domestic ones (median 6 s, p95 about
+# 25 s); a rare 429 or 5xx.
 DEMO_SCENARIO = Scenario(
-    delivered=0.88,
-    undelivered=0.08,
-    rejected=0.04,
-    reasons={"not_reachable": 2, "delivery_failed": 1},
-    rejected_reasons={"spam_content": 1, "insufficient_credit": 1},
-    latency_median=3.0,
-    throttle_rate=0.01,
+    delivered=0.962,
+    undelivered=0.028,
+    rejected=0.01,
+    reasons={"not_reachable": 3, "delivery_failed": 2},
+    rejected_reasons={"spam_content": 3, "insufficient_credit": 1},
+    queue_seconds=0.5,
+    latency_median=6.0,
+    latency_sigma=0.8,
+    throttle_rate=0.005,
+    error_rate=0.003,
 )
 FAULT_ANSWERS = FaultAnswers(
     throttle=(429, {"detail": {"code": "TOO_MANY_REQUESTS"}}),

@@ -30,16 +30,25 @@ from sms_delivery_exporter.testing import (
     truth,
 )
 
+# Domestic A2P traffic through an Italian aggregator, as a healthy account sees it:
+# about 97.5% delivered; absent or unknown handsets are most failures, 1% of the
+# numbers are malformed or filtered; delivery reports within seconds (median 4 s,
+# p95 about 15 s); a third sent as RCS, most of those read within minutes; a rare
+# 429 or 5xx.
 DEMO_SCENARIO = Scenario(
-    delivered=0.86,
-    undelivered=0.08,
-    rejected=0.06,
-    reasons={"unreachable": 4, "number_blocked": 3, "unknown_subscriber": 2, "spam": 1},
-    latency_median=3.0,
+    delivered=0.975,
+    undelivered=0.015,
+    rejected=0.01,
+    reasons={"unreachable": 5, "unknown_subscriber": 3, "number_blocked": 1, "validity_expired": 1},
+    rejected_reasons={"invalid_number": 3, "spam": 1},
+    queue_seconds=0.5,
+    latency_median=4.0,
+    latency_sigma=0.8,
     rcs_share=0.3,
     read_share=0.6,
-    throttle_rate=0.01,
-    error_rate=0.01,
+    read_delay=60.0,
+    throttle_rate=0.005,
+    error_rate=0.002,
 )
 # Namirial has no separate 'account blocked' answer: a blocked fault is a 429.
 FAULT_ANSWERS = FaultAnswers(
