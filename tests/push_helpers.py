@@ -85,3 +85,14 @@ async def start_pushed(
 
 def quiet_scenario() -> Scenario:
     return Scenario(latency_median=0.5, latency_sigma=0.3)
+
+
+def status_update(simulator: Any, message: Any) -> dict[str, Any]:
+    """The Namirial STATUS_UPDATE webhook body of a simulated message's last status."""
+    when, _ = message.stages[-1]
+    return {
+        "id": f"event-{message.id}",
+        "type": "STATUS_UPDATE",
+        "createdAt": "2030-01-01T00:00:00Z",
+        "message": simulator.render(message, at=when),
+    }

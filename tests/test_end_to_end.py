@@ -24,6 +24,7 @@ from tests.helpers import (
     wait_for,
 )
 from tests.processes import ExporterProcess
+from tests.push_helpers import status_update
 
 pytestmark = pytest.mark.slow
 Start = Callable[..., Any]
@@ -281,13 +282,7 @@ async def test_sigkill_after_the_ack_loses_no_webhook(
     )
 
     async def push(message: Any) -> None:
-        when, _ = message.stages[-1]
-        body = {
-            "id": f"event-{message.id}",
-            "type": "STATUS_UPDATE",
-            "createdAt": "2030-01-01T00:00:00Z",
-            "message": simulator.render(message, at=when),
-        }
+        body = status_update(simulator, message)
         async with session.post(f"{exporter.url}/api/v1/push/eu?token={token}", json=body) as r:
             assert r.status == 200, await r.text()
 

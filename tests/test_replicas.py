@@ -27,7 +27,7 @@ from tests.conftest import API_KEY
 from tests.helpers import Samples, by_label, namirial_account, total, wait_for
 from tests.postgres import PASSWORD, PostgresCluster, cluster
 from tests.processes import ExporterProcess
-from tests.push_helpers import QUICK_NET, simulator_of
+from tests.push_helpers import QUICK_NET, simulator_of, status_update
 
 pytestmark = pytest.mark.slow
 Start = Callable[..., Any]
@@ -437,13 +437,7 @@ async def test_webhooks_a_dead_replica_kept_are_applied_by_another(
     )
 
     async def post(message: Any) -> None:
-        when, _ = message.stages[-1]
-        body = {
-            "id": f"event-{message.id}",
-            "type": "STATUS_UPDATE",
-            "createdAt": "2030-01-01T00:00:00Z",
-            "message": simulator.render(message, at=when),
-        }
+        body = status_update(simulator, message)
         async with session.post(f"{doomed.url}/api/v1/push/eu?token={token}", json=body) as r:
             assert r.status == 200, await r.text()
 
