@@ -16,6 +16,7 @@ from bench import (
     fairness,
     hostile,
     intake,
+    push,
     replicas,
     scale,
     scrape,
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "fairness": fairness.run,
     "hostile": hostile.run,
     "replicas": replicas.run,
+    "push": push.run,
     "discovery": discovery.run,
 }
 

@@ -4,8 +4,9 @@
 and closed by a cleanup context of its own, in this order (closed in reverse):
 the store (and the book and label budget it restores), its watch, the
 leadership of the shared series (a shared store only), the HTTP session, the
-writer, the pollers, the pruner. So stopping stops polling first, then commits
-what was polled, then closes the store. The CLI, the demo and the tests all
+writer, the pollers, the webhooks' inbox and applier, the pruner. So stopping
+stops applying webhooks and polling first, then commits what was polled, then
+closes the store. The CLI, the demo and the tests all
 run exactly this.
 """
 
@@ -15,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ from sms_delivery_exporter.metrics import (
     DiscoveryHealth,
     Exposition,
     HealthCollector,
+    PushCollector,
     SelfCollector,
     SelfStats,
     StoreHealthCollector,
@@ -49,14 +51,25 @@ from sms_delivery_exporter.outcomes import Catalogue, OutcomeBook, OutcomeRender
 from sms_delivery_exporter.polling import (
     AccountPoller,
     RateLimiter,
-    Tracker,
     Writer,
-    account_rules,
     build_poller,
     prune_forever,
 )
+from sms_delivery_exporter.push.applier import Applying, PushApplier
+from sms_delivery_exporter.push.handshake import Handshakes
+from sms_delivery_exporter.push.inbox import Inbox
+from sms_delivery_exporter.push.pruner import prune_events_forever
+from sms_delivery_exporter.push.receiving import PushHost
 from sms_delivery_exporter.store import Leadership, Store, StoreError, leading, store_for, watching
-from sms_delivery_exporter.web.keys import CONFIG, EXPOSITION, INTAKE, READINESS, REFRESH, Readiness
+from sms_delivery_exporter.web.keys import (
+    CONFIG,
+    EXPOSITION,
+    INTAKE,
+    PUSH,
+    READINESS,
+    REFRESH,
+    Readiness,
+)
 from sms_delivery_exporter.web.routes import add_routes, client_max_size
 
 log = logging.getLogger(__name__)
@@ -78,6 +91,7 @@ class Parts:
     clock: Clock
     healths: dict[str, AccountHealth]
     stats: SelfStats
+    push: PushHost
     leadership: Leadership
     pollers: dict[str, AccountPoller] = field(default_factory=dict)
     discovery: dict[str, DiscoveryHealth] = field(default_factory=dict)
@@ -121,11 +135,19 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
         if account.canary_on
     }
     stats = SelfStats()
+    push = PushHost(
+        accounts=config.accounts,
+        inbox=Inbox(store),
+        applier=PushApplier(store=store, book=book, clock=clock),
+        handshakes=Handshakes(config.store.path.resolve().parent),
+        clock=clock,
+    )
     registry = CollectorRegistry()
     registry.register(DiscoveryCollector(discovery))
     registry.register(CanaryCollector(canaries))
     registry.register(HealthCollector(healths, clock, serves_shared=lambda: leadership.leading))
     registry.register(CountersCollector(counts))
+    registry.register(PushCollector(push.healths))
     registry.register(BuildInfoCollector(build_info(__version__)))
     registry.register(SelfCollector(stats))
     ProcessCollector(registry=registry)
@@ -144,6 +166,7 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
         clock=clock,
         healths=healths,
         stats=stats,
+        push=push,
         leadership=leadership,
         pollers=pollers,
         discovery=discovery,
@@ -155,6 +178,7 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     app[INTAKE] = intake
     app[EXPOSITION] = parts.exposition
     app[READINESS] = parts.readiness
+    app[PUSH] = push
     app[REFRESH] = lambda: _refresh(parts)
     app.cleanup_ctx.extend(
         [
@@ -164,6 +188,7 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
             _http_session,
             _writer,
             _polling,
+            _webhooks,
             _discovering,
             _pruning,
         ]
@@ -258,7 +283,9 @@ async def _polling(app: web.Application) -> AsyncIterator[None]:
             clock=parts.clock,
         )
     tasks = [
-        asyncio.create_task(_keep_polling(poller), name=f"poll {name}")
+        asyncio.create_task(
+            _keep_running(poller.run, "account poller", {"account": name}), name=f"poll {name}"
+        )
         for name, poller in parts.pollers.items()
     ]
     parts.readiness.polling = True
@@ -276,15 +303,18 @@ async def _polling(app: web.Application) -> AsyncIterator[None]:
         log.info("exporter stopped")
 
 
-async def _keep_polling(poller: AccountPoller) -> None:
-    """A poller that dies is logged and restarted: one account never stops the others."""
+async def _keep_running(
+    run: Callable[[], Awaitable[None]], what: str, extra: dict[str, str] | None = None
+) -> None:
+    """A task that dies of a bug is logged and restarted: one account never stops the others,
+    and webhooks are never left unanswered or unapplied."""
     while True:
         try:
-            await poller.run()
+            await run()
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("account poller crashed; restarting", extra={"account": poller.account})
+            log.exception(f"{what} crashed; restarting", extra=extra or {})
             await asyncio.sleep(1.0)
 
 
@@ -321,6 +351,33 @@ async def _discovering(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """The inbox that keeps webhook events before their answer, and the applier that applies
+    them (also those a stop or a crash left unapplied) to refs the pollers keep off meanwhile."""
+    parts = app[PARTS]
+    push = parts.push
+    healths = push.healths
+    for name, poller in parts.pollers.items():
+        applying = Applying(
+            parts.config.accounts[name], poller.tracker, poller.reservations, healths.get(name)
+        )
+        push.applier.attach(name, applying)
+    tasks = [
+        asyncio.create_task(_keep_running(push.inbox.run, "webhook inbox"), name="inbox"),
+        asyncio.create_task(_keep_running(push.applier.run, "webhook applier"), name="applier"),
+        asyncio.create_task(
+            prune_events_forever(parts.store, parts.config.accounts, parts.clock),
+            name="webhook pruner",
+        ),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _account_discovery(
     parts: Parts, account: Account, poller: AccountPoller
 ) -> AccountDiscovery | None:
@@ -331,7 +388,7 @@ def _account_discovery(
         account=account,
         settings=account.discovery,
         discoverer=capability(account.settings, account.discovery, poller.provider.http),
-        tracker=Tracker(account_rules(account, parts.config.intake.labels.keys)),
+        tracker=poller.tracker,
         governor=poller.governor,
         store=parts.store,
         book=parts.book,
@@ -365,18 +422,6 @@ def _account_canary(
         leading=lambda: parts.leadership.leading,
         clock=parts.clock,
     )
-
-
-async def _keep_running(run: Callable[[], Any], name: str) -> None:
-    """A loop that dies is logged and restarted, as pollers are."""
-    while True:
-        try:
-            await run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("background loop crashed; restarting", extra={"loop": name})
-            await asyncio.sleep(1.0)
 
 
 async def _pruning(app: web.Application) -> AsyncIterator[None]:

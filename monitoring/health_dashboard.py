@@ -16,6 +16,7 @@ from monitoring.grafana import (
 )
 
 BY_ACCOUNT = "sum by (provider, account)"
+BY_PUSH = 'source="push"'
 UP_STEPS = ((None, "red"), (1, "green"))
 
 PROVIDER_API = Row(
@@ -136,6 +137,88 @@ PAUSES = Row(
             width=8,
             thresholds=((None, "green"), (300, "red")),
             threshold_line=True,
+        ),
+    ),
+)
+
+WEBHOOKS = Row(
+    "Webhooks",
+    (
+        Panel(
+            "Final statuses learned by push",
+            "Share of each account's final statuses that came by webhook; the rest came by its "
+            "safety-net polls (lost webhooks) or the tracking window. A fall to 0 while messages "
+            "end by polls is a webhook that stopped arriving (SMSPushQuiet). Accounts with push "
+            "on only.",
+            "percentunit",
+            (
+                Query(
+                    f"{BY_ACCOUNT} ({rate('sms_messages_final_by_source_total', BY_PUSH)})"
+                    f" / {BY_ACCOUNT} ({rate('sms_messages_final_by_source_total')})",
+                    ACCOUNT_LEGEND,
+                ),
+            ),
+            width=8,
+            max=1,
+        ),
+        Panel(
+            "Time since the last webhook",
+            "Seconds since the account's last webhook call with events was accepted. No value "
+            "before the first one since the exporter started.",
+            "s",
+            (
+                Query(
+                    "time() - max by (provider, account) "
+                    f"({sel('sms_exporter_push_last_received_timestamp_seconds')})",
+                    ACCOUNT_LEGEND,
+                ),
+            ),
+            width=8,
+        ),
+        Panel(
+            "Webhook delay",
+            "From the provider's time of an event to the counters' update, 99th percentile and "
+            "median (events with a time of their own: SFMC ENS, Namirial).",
+            "s",
+            tuple(
+                Query(
+                    f"histogram_quantile({q}, sum by (provider, account, le) "
+                    f"({rate('sms_exporter_push_delay_seconds_bucket')}))",
+                    f"{{{{provider}}}} / {{{{account}}}} p{int(q * 100)}",
+                )
+                for q in (0.5, 0.99)
+            ),
+            width=8,
+        ),
+        Panel(
+            "Webhook calls by result",
+            "Calls per second: accepted, handshake, and the refused ones (bad_signature or "
+            "bad_token: 401; malformed: 400; too_large: 413; timeout: 408; unavailable: 503; "
+            "plugin_error). Refusals above half the calls open a ticket (SMSPushRefused).",
+            "reqps",
+            (
+                Query(
+                    "sum by (provider, account, result) "
+                    f"({rate('sms_exporter_push_requests_total')})",
+                    "{{provider}} / {{account}} {{result}}",
+                ),
+            ),
+            stacked=True,
+        ),
+        Panel(
+            "Webhook events by result",
+            "Events per second by what became of them: applied, duplicate (a redelivery), "
+            "tracked (a message nobody registered), unknown_message (dropped), finished (its "
+            "ref was done with), sampled_out.",
+            "cps",
+            (
+                Query(
+                    "sum by (provider, account, result) "
+                    f"({rate('sms_exporter_push_events_total')})",
+                    "{{provider}} / {{account}} {{result}}",
+                ),
+            ),
+            stacked=True,
         ),
     ),
 )
@@ -295,4 +378,4 @@ EXPORTER = Row(
     ),
 )
 
-ROWS = (PROVIDER_API, PAUSES, ERRORS, CANARY_AND_DISCOVERY, EXPORTER)
+ROWS = (PROVIDER_API, PAUSES, WEBHOOKS, ERRORS, CANARY_AND_DISCOVERY, EXPORTER)

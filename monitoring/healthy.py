@@ -22,8 +22,10 @@ HEADER = """\
 # of its messages within its objective (mc-demo accepts 10%, d7-demo exposes none:
 # the default 95% applies), about 1% of the calls are answered 429 and 1% 5xx (so
 # `up` drops to 0 now and then), d7 rejects about 2% for insufficient credit and
-# accounts pause briefly for 429s and backoff; namirial's canary misses its deadline
-# once an hour and its discovery walks every minute. No alert may fire or be pending.
+# accounts pause briefly for 429s and backoff; namirial-demo and d7-demo take webhooks,
+# which tell all but 3 final statuses a minute (the safety net finds those), with a
+# refused call now and then; namirial's canary misses its deadline once an hour and its
+# discovery walks every minute. No alert may fire or be pending.
 """
 
 
@@ -39,6 +41,8 @@ class Account:
     """Failures per minute, by (status, reason)."""
     errors: int
     """Calls answered 5xx per minute (of 196)."""
+    push: str | None = None
+    """The refusal result of an account with push on (bad_token, bad_signature); None: polled."""
 
 
 ACCOUNTS = (
@@ -49,6 +53,7 @@ ACCOUNTS = (
         {"delivered": 96, "undelivered": 3, "rejected": 1},
         {("undelivered", "unreachable"): 3, ("rejected", "spam"): 1},
         2,
+        "bad_token",
     ),
     Account(
         "d7",
@@ -57,6 +62,7 @@ ACCOUNTS = (
         {"delivered": 97, "undelivered": 1, "rejected": 2},
         {("undelivered", "not_reachable"): 1, ("rejected", "insufficient_credit"): 2},
         0,
+        "bad_token",
     ),
     Account(
         "sfmc_mobileconnect",
@@ -118,6 +124,18 @@ def _series(account: Account, index: int) -> list[tuple[str, str, str]]:
         out.append(("sms_exporter_provider_up", "", f"1x{n}"))
     if account.provider == "d7":
         out.append(("sms_exporter_provider_balance", 'currency="EUR"', f"5000-2x{n}"))
+    finals = sum(account.finals.values())
+    if account.push:
+        # Webhooks tell most final statuses; the safety net finds the few lost ones, and
+        # now and then a call is refused (a scanner, a retry of a call with an old token).
+        out += [
+            ("sms_messages_final_by_source_total", 'source="push"', f"0+{finals - 3}x{n}"),
+            ("sms_messages_final_by_source_total", 'source="poll"', f"0+3x{n}"),
+            ("sms_exporter_push_requests_total", 'result="accepted"', f"0+{2 * finals}x{n}"),
+            ("sms_exporter_push_requests_total", f'result="{account.push}"', f"0+0.5x{n}"),
+        ]
+    else:
+        out.append(("sms_messages_final_by_source_total", 'source="poll"', f"0+{finals}x{n}"))
     if account.provider == "namirial":
         # A canary every 5 minutes, one an hour late; discovery walking every minute.
         hourly = " ".join(str(minute // 60) for minute in range(n + 1))

@@ -9,6 +9,7 @@ import yaml
 from monitoring.alert import Alert
 from monitoring.canary_alerts import canary_alerts
 from monitoring.health_alerts import health_alerts
+from monitoring.push_alerts import push_alerts
 from monitoring.settings import Settings
 from monitoring.slo import delivery_alerts, recording_rules
 
@@ -27,7 +28,12 @@ HEADER = """\
 
 
 def alerts(settings: Settings) -> list[Alert]:
-    return [*delivery_alerts(settings), *health_alerts(settings), *canary_alerts(settings)]
+    return [
+        *delivery_alerts(settings),
+        *health_alerts(settings),
+        *push_alerts(settings),
+        *canary_alerts(settings),
+    ]
 
 
 def groups(settings: Settings) -> list[dict[str, Any]]:

@@ -120,6 +120,9 @@ class Case:
     instances: tuple[str, ...] = ("b",)
     early: bool = False
     """Its fault begins after a short lead-in, for alerts whose ``for`` is long."""
+    push: bool = False
+    """Its simulator posts webhooks to instance b (a few lost, a few twice, as the demo's),
+    and polling is the safety net."""
 
     @property
     def faulty(self) -> bool:
@@ -131,6 +134,25 @@ class Case:
 
     def block(self) -> dict[str, Any]:
         return {**ACCOUNT, **self.config}
+
+
+SAFETY_NET = {"first_poll": "1s", "initial_interval": "1s", "growth": 1.3, "max_interval": "5s"}
+"""The safety net's schedule with push on, scaled (the demo's is 20s to 1m: real ones wait
+longer still)."""
+PUSH_FLAWS = {"push_loss_rate": 0.05, "push_duplicate_rate": 0.05}
+"""The demo's webhooks: a few lost (posted again later, as a retrying provider does), a
+few twice."""
+
+
+def stops_posting(simulator: DemoSimulator) -> None:
+    """The provider no longer posts webhooks (a subscription deleted, a callback paused)."""
+    simulator.pusher.url = None  # type: ignore[attr-defined]
+
+
+def token_rotated(simulator: DemoSimulator) -> None:
+    """The webhook URL's token was changed at the provider and not in the exporter's config."""
+    pusher = simulator.pusher  # type: ignore[attr-defined]
+    pusher.url = pusher.url.replace("token=", "token=rotated-")
 
 
 def out_of_credit(simulator: DemoSimulator) -> None:
@@ -175,15 +197,26 @@ deliveries of the demo's long tail (0.3% of d7's take over 2 minutes, as handset
 back into coverage) would make a p95 of their own: pending latency alerts that a real
 window's volume never shows."""
 
-CONTROLS = tuple(
+CONTROLS = (
+    *(
+        Case(
+            f"control-{provider}",
+            provider,
+            RATES[provider] * CONTROL_VOLUME,
+            "the demo's traffic, whole run: nothing fires, nothing is pending",
+            config={"delivery_objective": OBJECTIVES[provider]},
+        )
+        for provider in sorted(RATES)
+    ),
     Case(
-        f"control-{provider}",
-        provider,
-        RATES[provider] * CONTROL_VOLUME,
-        "the demo's traffic, whole run: nothing fires, nothing is pending",
-        config={"delivery_objective": OBJECTIVES[provider]},
-    )
-    for provider in sorted(RATES)
+        "control-push",
+        "namirial",
+        RATES["namirial"] * CONTROL_VOLUME,
+        "the demo's webhooks (5% late, 5% twice) and the safety net: nothing fires",
+        normal=PUSH_FLAWS,
+        config={"delivery_objective": OBJECTIVES["namirial"]},
+        push=True,
+    ),
 )
 
 NEAR_MISSES = (
@@ -403,6 +436,35 @@ FAULTS = (
     ),
 )
 
+PUSH_FAULTS = (
+    Case(
+        "push-quiet",
+        "namirial",
+        4,
+        "the provider stops posting webhooks; the safety net's polls find every final: "
+        "a ticket (nothing is lost, statuses come later)",
+        normal=PUSH_FLAWS,
+        act=stops_posting,
+        config={"delivery_objective": 0.95},
+        expect=(ticket("SMSPushQuiet"),),
+        push=True,
+    ),
+    Case(
+        "push-refused",
+        "namirial",
+        4,
+        "the webhook URL's token is rotated at the provider only: every call refused, a ticket",
+        normal=PUSH_FLAWS,
+        act=token_rotated,
+        config={"delivery_objective": 0.95},
+        expect=(ticket("SMSPushRefused"),),
+        # Refused calls apply nothing: no final comes by push any more either.
+        tolerate=(ticket("SMSPushQuiet"),),
+        push=True,
+    ),
+)
+
+
 CANARY = {
     "enabled": True,
     "to": "+393331234567",
@@ -439,7 +501,7 @@ PROBES = (
     ),
 )
 
-CASES = (*CONTROLS, *NEAR_MISSES, *EARLY, *FAULTS, *PROBES)
+CASES = (*CONTROLS, *NEAR_MISSES, *EARLY, *FAULTS, *PUSH_FAULTS, *PROBES)
 BY_ACCOUNT = {case.account: case for case in CASES}
 EXPORTER_ALERTS = (page("SMSExporterDown", instance="a"), page("SMSExporterAbsent"))
 """Alerts about exporters rather than accounts: instance a is stopped, then no target is left."""

@@ -25,7 +25,7 @@ from monitoring.rules import render
 from monitoring.settings import Settings
 from sms_delivery_exporter.testing import DemoSimulator, Scenario, demo_simulators
 from sms_delivery_providers.namirial.simulator import NamirialSimulator
-from tests.alerting_cases import CASES, RECEIVERS, SCALE, Case
+from tests.alerting_cases import CASES, RECEIVERS, SAFETY_NET, SCALE, Case
 from tests.helpers import make_config, wait_for
 from tests.processes import ExporterProcess
 from tests.stack import (
@@ -195,13 +195,17 @@ class World:
                 simulator.demo_reference = discovery["references"][0]
         for instance in ("a", "b"):
             accounts = {
-                case.account: self._block(case) for case in CASES if instance in case.instances
+                case.account: self._account(case) for case in CASES if instance in case.instances
             }
             workdir = self.workdir / instance
             workdir.mkdir()
             _, text = make_config(workdir, accounts)
-            self.exporters[instance] = ExporterProcess(text, workdir)
-            self.exporters[instance].start()
+            exporter = self.exporters[instance] = ExporterProcess(text, workdir)
+            for case in CASES:
+                if case.push and instance in case.instances:
+                    push_url = f"{exporter.url}/api/v1/push/{case.account}"
+                    self.simulators[case.account].push_to(push_url)
+            exporter.start()
         receivers = {name: f"{webhooks}/{name}" for name in RECEIVERS.values()}
         self.alertmanager = start_alertmanager(
             self.workdir, "", config_text=shipped_alertmanager_config(receivers, SCALE)
@@ -220,16 +224,17 @@ class World:
         self.servers.append(self.prometheus)
         self.tasks.append(asyncio.create_task(self._send()))
 
-    def _block(self, case: Case) -> dict[str, Any]:
-        """The case's account block, its canary (if any) sending to its simulator."""
-        url = self.urls[case.account]
+    def _account(self, case: Case) -> dict[str, Any]:
+        simulator = self.simulators[case.account]
         block = {
             "provider": case.provider,
-            **self.simulators[case.account].account_options(url),
+            **simulator.account_options(self.urls[case.account]),
             **case.block(),
         }
-        if "canary" in block:
-            block["canary"] = {**block["canary"], "send_url": url}
+        if case.push:
+            block["push"] = {**(simulator.push_options() or {}), "safety_net": SAFETY_NET}
+        if "canary" in block:  # its canary sends to its simulator
+            block["canary"] = {**block["canary"], "send_url": self.urls[case.account]}
         return block
 
     async def _serve(self, app: web.Application) -> str:

@@ -287,6 +287,28 @@ async def test_poll_lag_opens_a_ticket(world: World, session: aiohttp.ClientSess
     await arrives(world, session, "lag", BY_ACCOUNT["lag"].expect[0])
 
 
+async def test_webhooks_gone_quiet_open_a_ticket(
+    world: World, session: aiohttp.ClientSession
+) -> None:
+    await arrives(world, session, "push-quiet", BY_ACCOUNT["push-quiet"].expect[0])
+    # Nothing was lost: the safety net's polls found the finals the webhooks no longer told.
+    polled = await world.prometheus.query(
+        session,
+        'increase(sms_messages_final_by_source_total{account="push-quiet", source="poll"}[20s])'
+        " > 10",
+    )
+    assert polled
+
+
+async def test_refused_webhooks_open_a_ticket(world: World, session: aiohttp.ClientSession) -> None:
+    await arrives(world, session, "push-refused", BY_ACCOUNT["push-refused"].expect[0])
+    refused = await world.prometheus.query(
+        session,
+        'sms_exporter_push_requests_total{account="push-refused", result="bad_token"} > 10',
+    )
+    assert refused
+
+
 async def test_refused_canaries_page(world: World, session: aiohttp.ClientSession) -> None:
     page = await arrives(world, session, "canary", BY_ACCOUNT["canary"].expect[0])
     assert "none was delivered" in page.annotations["description"]

@@ -28,3 +28,19 @@ def test_an_installed_package_without_a_checkout(
 ) -> None:
     monkeypatch.delenv(REVISION_VARIABLE, raising=False)
     assert revision(tmp_path / "site-packages" / "sms_delivery_exporter") == "unknown"
+
+
+def test_a_worktree_gives_its_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `git worktree`: .git is a file naming the worktree's folder; refs are in the common one."""
+    monkeypatch.delenv(REVISION_VARIABLE, raising=False)
+    common = tmp_path / "main" / ".git"
+    own = common / "worktrees" / "wt"
+    own.mkdir(parents=True)
+    (common / "refs" / "heads").mkdir(parents=True)
+    (own / "HEAD").write_text("ref: refs/heads/push\n")
+    (own / "commondir").write_text("../..\n")
+    (common / "refs" / "heads" / "push").write_text("4b3a15ac" + "0" * 32 + "\n")
+    checkout = tmp_path / "wt"
+    checkout.mkdir()
+    (checkout / ".git").write_text(f"gitdir: {own}\n")
+    assert revision(checkout / "exporter") == "4b3a15ac0000"

@@ -57,6 +57,7 @@ class TestValid:
             "CANARY_NUMBER": "+393331234568",
             "NAMIRIAL_SEND_USER": "canary",
             "NAMIRIAL_SEND_PASSWORD": "secret",
+            "NAMIRIAL_PUSH_TOKEN": "p" * 32,
             "PATH": "/usr/bin:/bin",
         }
         result = config_check(ROOT / "config.example.yaml", env)
@@ -67,6 +68,8 @@ class TestValid:
         assert "discovery every 30s" in result.stdout
         assert "canary configured, not enabled" in result.stdout
         assert "+39333" not in result.stdout
+        assert "webhooks at /api/v1/push/namirial-eu (token)" in result.stdout
+        assert "p" * 32 not in result.stdout
 
 
 class TestMistakes:
@@ -76,6 +79,21 @@ class TestMistakes:
         ("text", "expected"),
         [
             (GOOD + "    api_kye: x\n", "accounts.eu.api_kye: unknown option"),
+            (GOOD + "    push: {}\n", "accounts.eu.push.token: Field required"),
+            (GOOD + "    push: {token: short}\n", "accounts.eu.push.token: Value error, too short"),
+            (
+                GOOD + "    push: {token: 0123456789abcdef, tokn: x}\n",
+                "accounts.eu.push.tokn: unknown option",
+            ),
+            (
+                GOOD + "    push: {token: 0123456789abcdef, safety_net: {first_poll: 2d}}\n",
+                "accounts.eu.push.safety_net.first_poll: must be shorter than",
+            ),
+            (
+                "accounts:\n  mc:\n    provider: sfmc_mobileconnect\n    subdomain: x\n"
+                "    client_id: i\n    client_secret: s\n    push: {token: 0123456789abcdef}\n",
+                "accounts.mc.push: provider 'sfmc_mobileconnect' cannot receive webhooks",
+            ),
             (GOOD.replace("    api_key: ${KEY}\n", ""), "accounts.eu.api_key: Field required"),
             (
                 GOOD + "    rate_limit: fast\n",

@@ -135,7 +135,8 @@ def metric_names(text: str) -> set[str]:
 async def test_every_metric_named_is_exposed(
     tmp_path: Path, serve: Callable[..., Any], start_exporter: Callable[..., Any]
 ) -> None:
-    """Checked against a live /metrics of an exporter polling every provider's simulator."""
+    """Checked against a live /metrics of an exporter polling every provider's simulator,
+    and taking the webhooks of those that post them."""
     from tests.helpers import make_config
 
     accounts = {}
@@ -162,10 +163,15 @@ async def test_every_metric_named_is_exposed(
                 "username": "canary",
                 "password": "canary-password",
             }
+        if simulator.push_options() is not None:
+            block["push"] = simulator.push_options()
         accounts[name] = block
         simulators[name] = simulator
     config, _ = make_config(tmp_path, accounts)
     _, client = await start_exporter(config)
+    for name, simulator in simulators.items():
+        if simulator.push_options() is not None:
+            simulator.push_to(str(client.make_url(f"/api/v1/push/{name}")))
     body = [
         {"account": name, **sim.demo_send()} for name, sim in simulators.items() for _ in range(20)
     ]
@@ -174,13 +180,14 @@ async def test_every_metric_named_is_exposed(
     async def exposed() -> set[str] | None:
         samples = parse_samples(await (await client.get("/metrics")).text())
         names = {name for name, _ in samples}
-        return (
-            names
-            if "sms_message_cost_total" in names and "sms_messages_final_by_country_total" in names
-            else None
+        wanted = (
+            "sms_message_cost_total",
+            "sms_messages_final_by_country_total",
+            "sms_exporter_push_last_received_timestamp_seconds",
         )
+        return names if all(name in names for name in wanted) else None
 
-    names = await wait_for(exposed, what="cost and country series")
+    names = await wait_for(exposed, what="cost, country and webhook series")
     named = metric_names("\n".join(expr for _, expr in all_queries())) | metric_names(
         RULES.read_text()
     )

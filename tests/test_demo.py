@@ -50,7 +50,10 @@ async def test_demo_shows_outcomes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
                     for name in providers()
                 )
                 has_latency = total(samples, "sms_delivery_latency_seconds_count") > 0
-                return samples if seen and has_latency and every_provider else None
+                # Providers with push tell final statuses by webhook too.
+                pushed = total(samples, "sms_messages_final_by_source_total", source="push") > 0
+                ready = seen and has_latency and every_provider and pushed
+                return samples if ready else None
 
             await wait_for(
                 outcomes, timeout=60, interval=0.5, what="delivered, undelivered and rejected"

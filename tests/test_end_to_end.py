@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +24,14 @@ from tests.helpers import (
     wait_for,
 )
 from tests.processes import ExporterProcess
+from tests.push_helpers import status_update
 
 pytestmark = pytest.mark.slow
 Start = Callable[..., Any]
 FAST = {"first_poll": "200ms", "initial_interval": "200ms", "max_interval": "1s"}
+PUSH_ALONE = {"first_poll": "1h", "initial_interval": "1h", "max_interval": "2h"}
+"""A safety net beyond the test: every final status comes by webhook."""
+QUICK_NET = {"first_poll": "1s", "initial_interval": "1s", "growth": 1.0, "max_interval": "1s"}
 FINAL = "sms_messages_final_total"
 
 
@@ -36,15 +42,30 @@ def final_by_status(samples: Samples) -> dict[str, float]:
     return by_label(samples, FINAL, "status")
 
 
-@pytest.mark.parametrize("provider_name", sorted(providers()))
+def modes() -> list[Any]:
+    """Every provider polled; those whose simulator posts webhooks also by push alone (the
+    safety net an hour away) and by both (webhooks lost, redelivered, reordered; a quick net)."""
+    cases = []
+    for name in sorted(providers()):
+        factory = demo_simulators().get(name)
+        cases.append(pytest.param(name, "poll", id=f"{name}-poll"))
+        if factory is not None and factory().push_options() is not None:
+            cases.append(pytest.param(name, "push", id=f"{name}-push"))
+            cases.append(pytest.param(name, "both", id=f"{name}-both"))
+    return cases
+
+
+@pytest.mark.parametrize(("provider_name", "mode"), modes())
 async def test_metrics_equal_ground_truth(
     tmp_path: Path,
     serve: Callable[..., Any],
     session: aiohttp.ClientSession,
     processes: list[ExporterProcess],
     provider_name: str,
+    mode: str,
 ) -> None:
-    """Counts by status and reason, segments, cost and latency observations match the simulator."""
+    """Counts by status and reason, segments, cost and latency observations match the simulator,
+    whether statuses come by polls, by webhooks, or by both."""
     factory = demo_simulators().get(provider_name)
     assert factory is not None, f"{provider_name} ships no simulator"
     simulator = factory()
@@ -65,13 +86,23 @@ async def test_metrics_equal_ground_truth(
             # A read receipt seen before delivery hides the latency (tested in test_tracking);
             # without reads every delivery is one latency observation.
             "read_share": 0.0,
+            # Webhooks come late, out of order, twice; and with polls as well, some never.
+            "push_jitter": 0.5,
+            "push_duplicate_rate": 0.2,
+            "push_loss_rate": 0.3 if mode == "both" else 0.0,
         }
     )
     url = await serve(simulator.app())
     block = {"provider": provider_name, **simulator.account_options(url), "schedule": FAST}
+    if mode != "poll":
+        net = PUSH_ALONE if mode == "push" else QUICK_NET
+        block["push"] = {**(simulator.push_options() or {}), "safety_net": net}
+        block["push"]["confirm_after"] = "1s"
     _, text = make_config(tmp_path, {"acct": block})
     exporter = ExporterProcess(text, tmp_path)
     processes.append(exporter)
+    if mode != "poll":
+        simulator.push_to(f"{exporter.url}/api/v1/push/acct")
     exporter.start()
     await exporter.ready(session)
     items = [{"account": "acct", **simulator.demo_send()} for _ in range(150)]
@@ -80,8 +111,13 @@ async def test_metrics_equal_ground_truth(
     messages = simulator.truth()["messages"]
 
     async def all_final() -> Samples | None:
+        # Final, and (D7 by push) billed by the confirming poll: nothing left to count.
         samples = await exporter.scrape(session)
-        return samples if total(samples, FINAL) == messages else None
+        expected = simulator.truth()
+        done = total(samples, FINAL) == messages and (
+            total(samples, "sms_message_segments_total") == expected["segments"]
+        )
+        return samples if done else None
 
     samples = await wait_for(all_final, timeout=90, interval=0.2, what=f"{messages} final messages")
     expected = simulator.truth()
@@ -108,9 +144,21 @@ async def test_metrics_equal_ground_truth(
         # Messages the API names no country for are counted as "other", not left out.
         by_country = by_label(samples, "sms_messages_final_by_country_total", "country")
         assert by_country.get("other", 0) > 0
+    sources = by_label(samples, "sms_messages_final_by_source_total", "source")
+    assert sum(sources.values()) == messages
+    if mode == "poll":
+        assert set(sources) <= {"poll"}
+    else:
+        assert sources.get("push", 0) > 0
+        if mode == "push" and provider_name != "d7":  # D7's confirming polls may see finals
+            assert set(sources) == {"push"}
+        assert by_label(samples, "sms_exporter_push_requests_total", "result") == {
+            "accepted": simulator.pusher.stats["calls"]  # type: ignore[attr-defined]
+        }
     # Every fault the simulator served was seen and counted as what it was.
     served = simulator.faults.served
-    assert served["malformed"] + served["error"] + served["throttle"] > 0
+    if mode != "push":
+        assert served["malformed"] + served["error"] + served["throttle"] > 0
     errors = by_label(samples, "sms_exporter_provider_errors_total", "kind")
     # Impossible numbers (2^70 parts) are bad answers too, and never added to a counter.
     assert errors.get("bad_response", 0) == served["malformed"] + served["absurd"]
@@ -204,3 +252,59 @@ async def test_sigterm_under_load_is_clean(
     samples = await wait_for(all_final, timeout=60, interval=0.2, what="500 final messages")
     assert final_by_status(samples) == truth(messages, time.time())["final"]
     assert total(samples, "sms_messages_tracked_total") == 500
+
+
+async def test_sigkill_after_the_ack_loses_no_webhook(
+    tmp_path: Path,
+    start_namirial: Start,
+    session: aiohttp.ClientSession,
+    processes: list[ExporterProcess],
+) -> None:
+    """Webhooks answered 200 are applied after a SIGKILL and a restart, once each.
+
+    Half of them are for messages not registered yet, so they wait (the registration
+    grace) and are certainly acknowledged but not applied when the process dies.
+    """
+    simulator, url = await start_namirial(Scenario(latency_median=0.2, latency_sigma=0.2))
+    token = "push-token-0123456789abcdef"
+    block = namirial_account(
+        url, API_KEY, schedule=FAST, push={"token": token, "safety_net": PUSH_ALONE}
+    )
+    _, text = make_config(tmp_path, {"eu": block})
+    exporter = ExporterProcess(text, tmp_path)
+    processes.append(exporter)
+    exporter.start()
+    await exporter.ready(session)
+    messages = simulator.send(300)
+    await exporter.post(session, [{"account": "eu", "id": m.id} for m in messages[:150]])
+    await wait_for(
+        lambda: all(m.stages[-1][0] < time.time() for m in messages), what="every message final"
+    )
+
+    async def push(message: Any) -> None:
+        body = status_update(simulator, message)
+        async with session.post(f"{exporter.url}/api/v1/push/eu?token={token}", json=body) as r:
+            assert r.status == 200, await r.text()
+
+    await asyncio.gather(*(push(m) for m in messages))
+    exporter.kill()
+    with sqlite3.connect(f"file:{tmp_path / 'store.db'}?mode=ro", uri=True) as db:
+        (waiting,) = db.execute("SELECT COUNT(*) FROM push_events WHERE applied = 0").fetchone()
+    assert waiting >= 150  # acknowledged, not applied: only the store has them now
+
+    exporter.start()
+    await exporter.ready(session)
+    await exporter.post(session, [{"account": "eu", "id": m.id} for m in messages[150:]])
+
+    async def all_final() -> Samples | None:
+        samples = await exporter.scrape(session)
+        return samples if total(samples, FINAL) >= 300 else None
+
+    samples = await wait_for(all_final, timeout=30, interval=0.2, what="300 final messages")
+    assert final_by_status(samples) == truth(messages, time.time())["final"]
+    assert by_label(samples, "sms_messages_final_by_source_total", "source") == {"push": 300}
+    assert total(samples, FINAL) == 300
+    assert simulator.request_log == []  # never polled: the webhooks told everything
+    log = exporter.log()
+    assert token not in log and not any(m.number in log for m in messages)
+    assert exporter.stop() == 0

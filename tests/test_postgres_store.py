@@ -7,15 +7,18 @@ nothing; a batch handed back is due again at once; one of them leads.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import psycopg
 import pytest
 
 from sms_delivery_exporter.config import StoreConfig
 from sms_delivery_exporter.store import (
     DueRef,
     Leadership,
+    NewPushEvent,
     NewRef,
     PostgresStore,
     RefUpdate,
@@ -156,6 +159,107 @@ class TestStaleResults:
         committed = await slow.apply([delivered(stale, 5.0), delivered(mine, 1.0)])
         assert committed == [(*FINAL, 1.0)]
         assert final_count(await slow.series()) == 1.0
+
+
+def event(key: str, received_at: float = 1.0) -> NewPushEvent:
+    return NewPushEvent("a", key, received_at, '{"ref":"x"}')
+
+
+class TestWebhookInbox:
+    """Replicas share the inbox: any may receive a redelivery, any may apply an event kept
+    by another, and each event applies once."""
+
+    async def test_a_redelivery_to_another_replica_is_a_duplicate(self, open_store: Open) -> None:
+        one, two = await open_store(), await open_store()
+        [first, again] = await one.add_push_events([event("k1"), event("k1")])
+        assert first is not None and again is None
+        [redelivered, other] = await two.add_push_events([event("k1"), event("k2")])
+        assert redelivered is None and other is not None
+        assert [row.id for row in await one.pending_push_events()] == [first, other]
+
+    async def test_an_event_two_replicas_apply_counts_once(self, open_store: Open) -> None:
+        one, two = await open_store(), await open_store()
+        await one.insert_refs([new("x", 1000)])
+        [kept] = await one.add_push_events([event("k1")])
+        assert kept is not None
+        # Both read the ref (a live replica, and one taking up its events as left over).
+        [found_one] = await one.find_refs("a", ["x"])
+        [found_two] = await two.find_refs("a", ["x"])
+        first = await one.apply_push([delivered(found_one.ref)], [(kept, found_one.ref.id)])
+        assert (first.rows, first.applied, first.stale) == ([(*FINAL, 1.0)], {kept}, set())
+        # The second one's commit finds the event applied: it changes and counts nothing.
+        late = await two.apply_push([delivered(found_two.ref)], [(kept, found_two.ref.id)])
+        assert (late.rows, late.applied, late.stale) == ([], set(), {kept})
+        # Even against the ref read again (finished now, at its new version).
+        [again] = await two.find_refs("a", ["x"])
+        assert again.next_poll_at is None and again.ref.version > found_two.ref.version
+        redo = await two.apply_push([delivered(again.ref)], [(kept, again.ref.id)])
+        assert (redo.rows, redo.applied, redo.stale) == ([], set(), {kept})
+        assert final_count(await one.series()) == 1.0
+        assert await one.pending_push_events() == []
+
+    async def test_two_replicas_applying_at_the_same_moment_count_once(
+        self, open_store: Open, postgres_url: str
+    ) -> None:
+        one, two = await open_store(), await open_store()
+        await one.insert_refs([new("x", 1000)])
+        [kept] = await one.add_push_events([event("k1")])
+        assert kept is not None
+        [found] = await one.find_refs("a", ["x"])
+        update, pair = delivered(found.ref), (kept, found.ref.id)
+        # A lock on the ref holds both statements until both have taken their snapshot.
+        async with await psycopg.AsyncConnection.connect(postgres_url) as locker:
+            async with locker.transaction():
+                await locker.execute("SELECT 1 FROM refs WHERE id = %s FOR UPDATE", (found.ref.id,))
+                racing = [
+                    asyncio.ensure_future(store.apply_push([update], [pair]))
+                    for store in (one, two)
+                ]
+
+                async def both_waiting() -> bool:
+                    cursor = await locker.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    )
+                    row = await cursor.fetchone()
+                    return row is not None and row[0] == 2
+
+                await wait_for(both_waiting, timeout=10, what="both commits waiting on the ref")
+            first, second = await asyncio.gather(*racing)
+        # One applied it; the other saw the ref moved (its event to be read again).
+        assert sorted([first.applied, second.applied], key=len) == [set(), {kept}]
+        assert first.stale == second.stale == set()
+        assert final_count(await one.series()) == 1.0
+
+    async def test_a_webhook_on_a_ref_another_replica_polls_waits(self, open_store: Open) -> None:
+        poller, pusher = await open_store(), await open_store()
+        await poller.insert_refs([new("x", 1)])
+        [kept] = await pusher.add_push_events([event("k1")])
+        assert kept is not None
+        [found] = await pusher.find_refs("a", ["x"])
+        [(_, leased)] = await poller.due_refs("a", 100, 10)  # a poll takes it meanwhile
+        missed = await pusher.apply_push([delivered(found.ref)], [(kept, found.ref.id)])
+        assert (missed.applied, missed.stale) == (set(), set())
+        assert [row.id for row in await pusher.pending_push_events()] == [kept]
+        assert await poller.apply([delivered(leased)]) == [(*FINAL, 1.0)]
+        # Read again after the poll's commit: the event applies (to a finished ref: no count).
+        [found] = await pusher.find_refs("a", ["x"])
+        assert found.next_poll_at is None
+        done = await pusher.apply_push([], [(kept, 0)])
+        assert done.applied == {kept}
+        assert final_count(await poller.series()) == 1.0
+
+    async def test_left_over_events_and_pruning(self, open_store: Open) -> None:
+        store = await open_store()
+        old, recent = await store.add_push_events([event("k1", 10.0), event("k2", 50.0)])
+        assert old is not None and recent is not None
+        assert [r.id for r in await store.pending_push_events()] == [old, recent]
+        assert [r.id for r in await store.pending_push_events(received_before=20.0)] == [old]
+        assert [r.id for r in await store.pending_push_events(after=old)] == [recent]
+        await store.apply_push([], [(old, 0), (recent, 0)])
+        # Applied events stay as dedupe keys until pruned: a redelivery is still a duplicate.
+        assert await store.add_push_events([event("k1")]) == [None]
+        assert await store.prune_push_events("a", received_before=20.0) == 1
+        assert await store.add_push_events([event("k1")]) != [None]
 
 
 class TestLeadership:

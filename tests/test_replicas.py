@@ -9,6 +9,7 @@ of them under load, and across a restart of PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,12 +20,14 @@ import aiohttp
 import psycopg
 import pytest
 import yaml
+from aiohttp import web
 
 from sms_delivery_exporter.testing import Scenario, truth
 from tests.conftest import API_KEY
 from tests.helpers import Samples, by_label, namirial_account, total, wait_for
 from tests.postgres import PASSWORD, PostgresCluster, cluster
 from tests.processes import ExporterProcess
+from tests.push_helpers import QUICK_NET, simulator_of, status_update
 
 pytestmark = pytest.mark.slow
 Start = Callable[..., Any]
@@ -327,3 +330,129 @@ async def test_unreachable_database_at_start(tmp_path: Path, start_namirial: Sta
         in log
     )
     no_secret_in(log)
+
+
+def balancer(targets: list[str]) -> web.Application:
+    """A load balancer in front of the replicas: each call to the next one in turn."""
+    turn = itertools.count()
+
+    async def forward(request: web.Request) -> web.Response:
+        target = targets[next(turn) % len(targets)]
+        headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
+        async with (
+            aiohttp.ClientSession() as client,
+            client.post(target + request.path_qs, data=await request.read(), headers=headers) as r,
+        ):
+            return web.Response(status=r.status, body=await r.read())
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", forward)
+    return app
+
+
+FORWARDED = {"content-type", "x-sfmc-ens-signature"}
+
+
+async def test_webhooks_spread_over_replicas_count_once(
+    tmp_path: Path,
+    postgres_url: str,
+    serve: Start,
+    session: aiohttp.ClientSession,
+    processes: list[ExporterProcess],
+) -> None:
+    """Webhooks (late, twice, out of order, some lost) spread over two replicas by a load
+    balancer, and the safety-net polls of both: each message's final status counted once,
+    whichever replica was told and whichever polled, and every kept event applied."""
+    simulator = simulator_of(
+        "namirial",
+        delivered=0.75,
+        undelivered=0.15,
+        rejected=0.1,
+        latency_median=0.8,
+        push_jitter=0.5,
+        push_duplicate_rate=0.2,
+        push_loss_rate=0.2,
+    )
+    url = await serve(simulator.app())
+    account = {
+        "provider": "namirial",
+        **simulator.account_options(url),
+        "schedule": FAST,
+        "push": {**(simulator.push_options() or {}), "safety_net": QUICK_NET},
+    }
+    document = {
+        "store": {"url": postgres_url, "lease": f"{LEASE:g}s", "check_interval": "300ms"},
+        "accounts": {"eu": account},
+    }
+    replicas = await start_replicas(2, yaml.safe_dump(document), tmp_path, session, processes)
+    simulator.push_to(await serve(balancer([r.url for r in replicas])) + "/api/v1/push/eu")
+    items = [{"account": "eu", **simulator.demo_send()} for _ in range(400)]
+    for number, start in enumerate(range(0, len(items), 100)):
+        await replicas[number % 2].post(session, items[start : start + 100])
+    samples = await until_final(replicas, session, 400)
+    expected = simulator.truth()
+    assert by_label(samples, FINAL, "status") == expected["final"]
+    assert total(samples, FINAL) == 400
+    assert total(samples, "sms_messages_tracked_total") == 400
+    sources = by_label(samples, "sms_messages_final_by_source_total", "source")
+    assert sum(sources.values()) == 400
+    assert sources.get("push", 0) > 0 and sources.get("poll", 0) > 0  # 20% lost: polls found them
+    calls = simulator.pusher.stats["calls"]  # type: ignore[attr-defined]
+    assert total(samples, "sms_exporter_push_requests_total", result="accepted") == calls
+    for replica in replicas:
+        own = await replica.scrape(session)
+        assert total(own, "sms_exporter_push_requests_total", result="accepted") > 0
+    async with await psycopg.AsyncConnection.connect(postgres_url) as connection:
+        cursor = await connection.execute("SELECT count(*) FROM push_events WHERE NOT applied")
+        assert await cursor.fetchone() == (0,)
+    for replica in replicas:
+        assert replica.stop() == 0
+
+
+async def test_webhooks_a_dead_replica_kept_are_applied_by_another(
+    tmp_path: Path,
+    postgres_url: str,
+    start_namirial: Start,
+    session: aiohttp.ClientSession,
+    processes: list[ExporterProcess],
+) -> None:
+    """A replica answers 200 to webhooks, then dies (kill -9) before applying them: the
+    other, still running, takes them up from the shared inbox and applies each once."""
+    simulator, url = await start_namirial(Scenario(latency_median=0.2, latency_sigma=0.2))
+    token = "push-token-0123456789abcdef"
+    never = {"first_poll": "1h", "initial_interval": "1h", "max_interval": "2h"}
+    push = {"token": token, "safety_net": never, "registration_grace": "3s"}
+    account = namirial_account(url, API_KEY, schedule=FAST, push=push)
+    document = {
+        "store": {"url": postgres_url, "lease": f"{LEASE:g}s", "check_interval": "300ms"},
+        "accounts": {"eu": account},
+    }
+    doomed, survivor = await start_replicas(
+        2, yaml.safe_dump(document), tmp_path, session, processes
+    )
+    messages = simulator.send(200)
+    await register([survivor], session, [m.id for m in messages[:100]])
+    await wait_for(
+        lambda: all(m.stages[-1][0] < time.time() for m in messages), what="every message final"
+    )
+
+    async def post(message: Any) -> None:
+        body = status_update(simulator, message)
+        async with session.post(f"{doomed.url}/api/v1/push/eu?token={token}", json=body) as r:
+            assert r.status == 200, await r.text()
+
+    # Half are for messages not registered yet: they wait for the registration grace,
+    # acknowledged and certainly not applied when the replica dies.
+    await asyncio.gather(*(post(m) for m in messages))
+    doomed.kill()
+    async with await psycopg.AsyncConnection.connect(postgres_url) as connection:
+        cursor = await connection.execute("SELECT count(*) FROM push_events WHERE NOT applied")
+        row = await cursor.fetchone()
+    assert row is not None and row[0] >= 100
+    await register([survivor], session, [m.id for m in messages[100:]])
+    samples = await until_final([survivor], session, 200)
+    assert by_label(samples, FINAL, "status") == truth(messages, time.time())["final"]
+    assert by_label(samples, "sms_messages_final_by_source_total", "source") == {"push": 200}
+    assert simulator.request_log == []  # never polled: the webhooks told everything
+    assert token not in survivor.log()
+    assert survivor.stop() == 0

@@ -18,7 +18,7 @@ from sms_delivery_exporter.api import (
     TransientError,
 )
 from sms_delivery_exporter.testing import Scenario
-from sms_delivery_providers.sfmc_mobileconnect.codes import CODES, classify
+from sms_delivery_providers.sfmc.standard_codes import CODES, classify
 from sms_delivery_providers.sfmc_mobileconnect.provider import (
     MobileConnectProvider,
     MobileConnectRef,

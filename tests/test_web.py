@@ -212,6 +212,16 @@ class TestExposure:
         assert exposure_problem(explicit, "10.0.0.1") is None
         disabled, _ = make_config(tmp_path, account, intake={"enabled": False})
         assert exposure_problem(disabled, "0.0.0.0") is None
+        # A push token travels in the webhook URL: the same rule.
+        push = {"eu": {**account["eu"], "push": {"token": "p" * 24}}}
+        pushed, _ = make_config(tmp_path, push, intake={"enabled": False})
+        assert "push token of account eu" in (exposure_problem(pushed, "0.0.0.0") or "")
+        assert exposure_problem(pushed, "0.0.0.0", tls=True) is None
+        assert exposure_problem(pushed, "127.0.0.1") is None
+        behind_proxy, _ = make_config(
+            tmp_path, push, intake={"enabled": False, "require_tls": False}
+        )
+        assert exposure_problem(behind_proxy, "0.0.0.0") is None
 
     def test_cli_refuses_to_start(self, tmp_path: Path) -> None:
         _, text = make_config(tmp_path, {"eu": namirial_account("http://127.0.0.1:1", "k")})

@@ -49,11 +49,16 @@ answers into :class:`Observation` s and typed errors.
 
 Compatibility: :data:`API_VERSION` is ``major.minor``. A minor version adds
 names (1.1: :class:`CallGate`, :class:`Probe`, ``Provider.probe``, ``statuses``,
-``reports_segments``, ``reports_cost``, plausibility bounds; 1.2: discovery implemented:
-:class:`DiscoveryFeed`, :data:`FEED_KINDS`, ``DiscoverySettings.interval`` and
-``max_pages``, ``DiscoveryPage.position``, ``Discoverer.walks_back``; and the canary:
+``reports_segments``, ``reports_cost``, plausibility bounds; 1.2: push implemented:
+:class:`TokenReceiver`, :class:`TokenPushSettings`, :class:`SignedPushSettings`,
+:class:`SafetyNetSchedule`, ``PushSettings.registration_grace``, ``dedupe_window``,
+``max_body_bytes``, ``confirm_after`` and ``safety_net``, ``PushReceiver.credential``, ``statuses``,
+``final_statuses`` and ``reasons``, ``PushHandshake.reference``, and the readers
+:func:`push_json`, :func:`push_form`, :func:`token_matches`, :func:`hmac_matches`; 1.3:
+discovery implemented: :class:`DiscoveryFeed`, :data:`FEED_KINDS`, ``DiscoverySettings.interval``
+and ``max_pages``, ``DiscoveryPage.position``, ``Discoverer.walks_back``; and the canary:
 ``Provider.canary``, :class:`Canary`, :class:`CanarySettings`, :class:`CanarySendFailed`,
-:data:`E164`, :data:`GENERIC_SEND_ERRORS`); a major
+:data:`E164`, :data:`MIN_INTERVAL`, :data:`GENERIC_SEND_ERRORS`); a major
 version changes or removes them. Depend on the distribution
 ``sms-delivery-exporter`` with a range that keeps the major version you built
 against. Simulators for tests and the demo use :mod:`sms_delivery_exporter.testing`,
@@ -65,6 +70,7 @@ from __future__ import annotations
 from sms_delivery_exporter.api.canary import (
     E164,
     GENERIC_SEND_ERRORS,
+    MIN_INTERVAL,
     Canary,
     CanarySendFailed,
     CanarySettings,
@@ -114,11 +120,21 @@ from sms_delivery_exporter.api.push import (
     PushBatch,
     PushedEvent,
     PushHandshake,
-    PushMalformed,
     PushReceiver,
     PushRefused,
     PushRequest,
     PushSettings,
+    SafetyNetSchedule,
+    SignedPushSettings,
+    TokenPushSettings,
+    TokenReceiver,
+)
+from sms_delivery_exporter.api.push_reading import (
+    PushMalformed,
+    hmac_matches,
+    push_form,
+    push_json,
+    token_matches,
 )
 from sms_delivery_exporter.api.reports import Observation, Probe, RefOutcome, RefReport
 from sms_delivery_exporter.api.settings import ProviderSettings, RefModel, ScheduleSettings
@@ -130,7 +146,7 @@ from sms_delivery_exporter.api.statuses import (
     Status,
 )
 
-API_VERSION = "1.2"
+API_VERSION = "1.3"
 """``major.minor`` of this API (see the module docstring)."""
 
 __all__ = [
@@ -143,6 +159,7 @@ __all__ = [
     "MAX_MESSAGE_COST",
     "MAX_RECIPIENTS",
     "MAX_SEGMENTS",
+    "MIN_INTERVAL",
     "OPEN_STATUSES",
     "OTHER",
     "PROJECT_NAME",
@@ -185,17 +202,25 @@ __all__ = [
     "RefNotFound",
     "RefOutcome",
     "RefReport",
+    "SafetyNetSchedule",
     "ScheduleSettings",
+    "SignedPushSettings",
     "Status",
     "Throttled",
+    "TokenPushSettings",
+    "TokenReceiver",
     "TransientError",
     "amount_field",
     "count_field",
     "format_duration",
+    "hmac_matches",
     "hookimpl",
     "iso8601_seconds",
     "parse_duration",
     "parse_iso8601",
     "plausible",
+    "push_form",
+    "push_json",
     "segments_field",
+    "token_matches",
 ]

@@ -8,6 +8,10 @@ The traffic is a healthy day's: each provider's simulator behaves as its
 account sends at a steady rate with random (Poisson) arrivals, and each account's
 ``delivery_objective`` leaves about twice its normal failure share as error
 budget, so that the shipped alert rules stay silent (README, "The demo").
+
+Simulators of providers with push post their webhooks to the exporter (a few
+lost, a few twice), so final statuses come by push, and by the safety-net
+polls for the lost ones (``sms_messages_final_by_source_total``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from sms_delivery_exporter.api import ProviderClass
 from sms_delivery_exporter.app import create_app
 from sms_delivery_exporter.config import parse_config
 from sms_delivery_exporter.testing import DemoSimulator, demo_simulators
-from sms_delivery_exporter.web.paths import INTAKE_PATH
+from sms_delivery_exporter.web.paths import INTAKE_PATH, PUSH_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,8 @@ SCHEDULE = {"first_poll": "1s", "initial_interval": "2s", "growth": 1.3, "max_in
 """The default schedule's shape, quicker at first so outcomes show within seconds. Its
 cap matters: unread RCS messages are polled for their read receipt for an hour, and a
 10-second cap would need more calls than the account's rate limit within the hour."""
+DEMO_SAFETY_NET = {"first_poll": "20s", "initial_interval": "20s", "max_interval": "1m"}
+"""Quicker than the default, so the demo shows lost webhooks found by polls within a minute."""
 
 
 async def run_demo(providers: Mapping[str, ProviderClass], host: str, port: int) -> int:
@@ -82,12 +88,21 @@ async def run_demo(providers: Mapping[str, ProviderClass], host: str, port: int)
                 "schedule": SCHEDULE,
                 "delivery_objective": OBJECTIVES.get(name, 0.95),
             }
+            push = simulator.push_options()
+            if push is not None:
+                accounts[account]["push"] = {**push, "safety_net": DEMO_SAFETY_NET}
+                simulator.factory.scenario = simulator.factory.scenario.model_copy(
+                    update={"push_loss_rate": 0.05, "push_duplicate_rate": 0.05}
+                )
             print(f"simulator {name}: {base_url}", flush=True)
         with tempfile.TemporaryDirectory(prefix="sms-demo-") as workdir:
             document = {"store": {"path": str(Path(workdir) / "demo.db")}, "accounts": accounts}
             config = parse_config(yaml.safe_dump(document), providers, {})
             exporter_runner, url = await _start(create_app(config), host, port)
             runners.append(exporter_runner)
+            for account, simulator in simulators.items():
+                if config.accounts[account].push is not None:
+                    simulator.push_to(url + PUSH_PREFIX + account)
             print(f"exporter: {url}/metrics  (landing page {url}/)", flush=True)
             print("sending messages; press Ctrl-C to stop", flush=True)
             sender = asyncio.create_task(_send(url, simulators, rates, stop))

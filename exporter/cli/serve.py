@@ -29,9 +29,18 @@ STOP_TIMEOUT = 25.0
 
 
 def exposure_problem(config: Config, host: str, *, tls: bool = False) -> str | None:
-    """Why the intake must not be served on this address as configured, if it must not."""
+    """Why the intake or a webhook endpoint must not be served on this address as configured."""
     intake = config.intake
-    if not intake.enabled or is_loopback(host) or intake.auth == "none":
+    if is_loopback(host):
+        return None
+    tokens = sorted(name for name, a in config.accounts.items() if a.push and a.push.token)
+    if tokens and not tls and intake.require_tls:
+        return (
+            f"the push token of account {tokens[0]} would cross the network on {host} in clear"
+            " (in its webhook URL): give a --web.config.file with tls_server_config, or set"
+            " intake.require_tls: false (behind a TLS-terminating proxy), or listen on 127.0.0.1"
+        )
+    if not intake.enabled or intake.auth == "none":
         return None
     if intake.token is None:
         return (

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sms_delivery_exporter.api import API_VERSION, ProviderClass, format_duration
 from sms_delivery_exporter.config import Account, Config
+from sms_delivery_exporter.web.paths import PUSH_PREFIX
 from sms_delivery_exporter.web.web_config import WebConfig
 
 
@@ -41,6 +42,12 @@ def summary(
             f"concurrency {settings.concurrency}, tracking window "
             f"{format_duration(settings.schedule.tracking_window)}"
         )
+        receiver = account.receiver
+        if receiver is not None:
+            lines.append(
+                f"    webhooks at {PUSH_PREFIX}{name} ({receiver.credential}), safety-net polls"
+                f" from {format_duration(account.schedule.first_poll)}"
+            )
         lines.extend(_extras(account))
     if web_config is not None:
         users = len(web_config.basic_auth_users)

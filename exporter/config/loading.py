@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from sms_delivery_exporter.api import ProviderClass
+from sms_delivery_exporter.api import ProviderClass, PushSettings
 from sms_delivery_exporter.config.capabilities import (
     MISSING,
     canary_settings,
@@ -104,6 +104,8 @@ def _validate_account(
         )
         return None
     block = dict(block)
+    push_block = block.pop("push", None)
+    push = _validate_push(name, provider, push_block, problems)
     before = len(problems)
     discovery = discovery_settings(
         capability_block(name, provider, "discovery", block.pop("discovery", MISSING), problems)
@@ -116,11 +118,45 @@ def _validate_account(
     except ValidationError as exc:
         problems.extend(format_validation_error(exc, prefix=(("accounts", name))))
         return None
-    if len(problems) > before:
+    if (push_block is not None and push is None) or len(problems) > before:
+        return None
+    if push is not None and push.safety_net.first_poll >= settings.schedule.tracking_window:
+        problems.append(
+            f"{where}.push.safety_net.first_poll: must be shorter than schedule.tracking_window,"
+            " or refs would expire before the safety net ever polls them"
+        )
         return None
     return Account(
-        name=name, provider=provider, settings=settings, discovery=discovery, canary=canary
+        name=name,
+        provider=provider,
+        settings=settings,
+        push=push,
+        discovery=discovery,
+        canary=canary,
     )
+
+
+def _validate_push(
+    name: str, provider: ProviderClass, block: Any, problems: list[str]
+) -> PushSettings | None:
+    """The account's ``push:`` block, validated by its provider's receiver."""
+    where = f"accounts.{name}"
+    if block is None:
+        return None
+    if provider.push is None:
+        problems.append(
+            f"{where}.push: provider {provider.name!r} cannot receive webhooks (no push"
+            " capability); remove the block"
+        )
+        return None
+    if not isinstance(block, dict):
+        problems.append(f"{where}.push: expected a mapping (token or signature_key, ...)")
+        return None
+    try:
+        return provider.push.Settings.model_validate(block)
+    except ValidationError as exc:
+        problems.extend(format_validation_error(exc, prefix=("accounts", name, "push")))
+        return None
 
 
 def _expand(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,10 @@ from sms_delivery_exporter.api import (
     Duration,
     ProviderClass,
     ProviderSettings,
+    PushReceiver,
+    PushSettings,
+    ScheduleSettings,
+    Status,
 )
 from sms_delivery_exporter.config.database_url import DatabaseUrl, parse_database_url
 
@@ -147,7 +152,9 @@ class IntakeConfig(BaseModel):
     )
     token: SecretStr | None = Field(None, description="bearer token applications send")
     require_tls: bool = Field(
-        True, description="false allows a token over plain HTTP on a non-loopback address"
+        True,
+        description="false allows a token (the intake's, or a push token in a webhook URL)"
+        " over plain HTTP on a non-loopback address",
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     max_items: int = Field(10_000, ge=1, le=1_000_000, description="items per request")
@@ -176,11 +183,67 @@ class Document(BaseModel):
 
 @dataclass(frozen=True)
 class Account:
-    """One configured account: its name, its provider class, its validated settings."""
+    """One configured account: its name, its provider class, its validated settings.
+
+    With a ``push:`` block the account's shape changes: its receiver may report
+    statuses and reasons the polled API cannot (and so make ``sent`` open again),
+    and polling runs on the slower safety-net schedule. The host reads these
+    properties, never the provider's class attributes, wherever an account's
+    statuses, reasons or schedule matter.
+    """
 
     name: str
     provider: ProviderClass
     settings: ProviderSettings
+    push: PushSettings | None = None
+    """The ``push:`` block, when the account receives its provider's webhooks."""
+
+    @property
+    def receiver(self) -> type[PushReceiver] | None:
+        """The provider's push receiver, when this account has push on."""
+        return self.provider.push if self.push is not None else None
+
+    @cached_property
+    def final_statuses(self) -> frozenset[Status]:
+        receiver = self.receiver
+        if receiver is not None and receiver.final_statuses is not None:
+            return receiver.final_statuses
+        return self.provider.final_statuses
+
+    @property
+    def statuses(self) -> frozenset[Status]:
+        receiver = self.receiver
+        extra = receiver.statuses if receiver is not None else frozenset()
+        return self.provider.statuses | extra
+
+    @property
+    def reasons(self) -> frozenset[str]:
+        receiver = self.receiver
+        extra = receiver.reasons if receiver is not None else frozenset()
+        return self.provider.reasons | extra
+
+    @property
+    def poll_ends_at(self) -> frozenset[Status]:
+        """Statuses after which polling learns nothing more while push still may.
+
+        sfmc_transactional's ``sent`` with push on: final for the polled API,
+        open for the account. Such a message is polled again only when its
+        tracking window closes.
+        """
+        return self.provider.final_statuses - self.final_statuses
+
+    @cached_property  # read per registered ref
+    def schedule(self) -> ScheduleSettings:
+        """The polling schedule: the account's, or with push on its slower safety net."""
+        schedule = self.settings.schedule
+        if self.push is None:
+            return schedule
+        net = self.push.safety_net
+        # Attributes, not model_dump(): durations dump as their text ("5m").
+        return schedule.model_copy(
+            update={key: getattr(net, key) for key in type(net).model_fields}
+        )
+
     discovery: DiscoverySettings | None = None
     """The ``discovery:`` block: feeds whose messages are tracked without registration."""
     canary: CanarySettings | None = None

@@ -18,6 +18,8 @@ from sms_delivery_exporter.config import Account, LabelsConfig, validation_probl
 from sms_delivery_exporter.intake.label_values import LabelValueRules
 
 RESERVED_FIELDS = ("account", "submitted_at", "labels")
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+"""Made once: json.dumps with options makes an encoder per call (once per ref here)."""
 FUTURE_TOLERANCE = 300.0
 """How far ahead of our clock a ``submitted_at`` may be (clock skew), in seconds."""
 
@@ -40,6 +42,11 @@ class IntakeItem:
     ref_key: str
     labels: dict[str, str]
     submitted_at: float
+
+
+def ref_key(ref: RefModel) -> str:
+    """The canonical text of a ref, by which the store knows it (whoever tells of it)."""
+    return _CANONICAL.encode(ref.model_dump(mode="json"))
 
 
 class ItemValidator:
@@ -159,8 +166,3 @@ class ItemValidator:
             else:
                 labels[key] = label_value
         return labels
-
-
-def ref_key(ref: RefModel) -> str:
-    """How a ref is kept in the store: one text per ref, whoever registered or found it."""
-    return json.dumps(ref.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

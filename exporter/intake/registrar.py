@@ -152,7 +152,7 @@ class Intake:
             account.provider.name,
             account.name,
             self._label_values(stored_labels),
-            account.provider.final_statuses,
+            account.final_statuses,
         )
         recorder.tracked()
         return NewRef(
@@ -161,7 +161,7 @@ class Intake:
             labels=stored_labels,
             submitted_at=item.submitted_at,
             tracked_at=now,
-            next_poll_at=item.submitted_at + account.settings.schedule.first_poll,
+            next_poll_at=item.submitted_at + account.schedule.first_poll,
             rows=self._book.catalogue.rows(recorder.deltas),
         )
 
@@ -173,7 +173,7 @@ class Intake:
         if (account.name, values) in self._seen_label_sets:
             return
         self._seen_label_sets.add((account.name, values))
-        zeros = zero_series(account.provider, account.name, values)
+        zeros = zero_series(account, values)
         self._book.ensure(
             (name, self._book.catalogue.key(name, labels)) for name, labels, _ in zeros
         )

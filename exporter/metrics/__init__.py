@@ -1,4 +1,4 @@
-"""The exporter's own metrics: account health, intake counts, build info, and ``/metrics``.
+"""The exporter's own metrics: account health, webhooks, intake counts, build info, ``/metrics``.
 
 Owns what is exposed about the exporter itself and how a scrape page is put
 together. Imports :mod:`sms_delivery_exporter.outcomes` (rendered on the same
@@ -21,6 +21,7 @@ from sms_delivery_exporter.metrics.counters import LabelledCounter
 from sms_delivery_exporter.metrics.discovery import DiscoveryCollector, DiscoveryHealth
 from sms_delivery_exporter.metrics.exposition import Exposition
 from sms_delivery_exporter.metrics.health import AccountHealth
+from sms_delivery_exporter.metrics.push import PushCollector, PushHealth
 from sms_delivery_exporter.metrics.store_health import StoreHealthCollector
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "Exposition",
     "HealthCollector",
     "LabelledCounter",
+    "PushCollector",
+    "PushHealth",
     "SelfCollector",
     "SelfStats",
     "StoreHealthCollector",

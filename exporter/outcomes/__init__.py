@@ -3,7 +3,8 @@
 Owns the one catalogue of outcome series (names, help, labels, storage keys),
 the deltas trackers and the intake record, the in-memory book fed by the rows
 the store commits, and the one renderer of those series. Imports
-:mod:`sms_delivery_exporter.store` (row types) and :mod:`sms_delivery_exporter.api`.
+:mod:`sms_delivery_exporter.store` (row types), :mod:`sms_delivery_exporter.config`
+(an account's shape, for the series it starts at zero) and :mod:`sms_delivery_exporter.api`.
 """
 
 from __future__ import annotations

@@ -39,6 +39,11 @@ FINAL_BY_COUNTRY = "sms_messages_final_by_country_total"
 AWAITING_READ = "sms_messages_awaiting_read"
 LATENCY_UNCERTAIN = "sms_delivery_latency_uncertain_total"
 UNCERTAINTY_CAUSES = ("late_first_poll", "poll_gap", "read_first")
+FINAL_BY_SOURCE = "sms_messages_final_by_source_total"
+SOURCES = ("poll", "push", "discovery", "expiry")
+"""How a final status was learned: a poll's answer, a webhook, a discovery list answer, or
+the tracking window closing."""
+TRACKED_FROM_PUSH = "sms_messages_tracked_from_push_total"
 TRACKED_FROM_DISCOVERY = "sms_messages_tracked_from_discovery_total"
 
 
@@ -80,6 +85,21 @@ SPECS = (
         "counter",
         "Final messages by destination country (ISO 3166 alpha-2), where an account enables it.",
         ("provider", "account", "country", "status"),
+        application_labels=False,
+    ),
+    SeriesSpec(
+        FINAL_BY_SOURCE,
+        "counter",
+        "Final messages by how their status was learned (poll, push, discovery, expiry), each"
+        " counted once.",
+        ("provider", "account", "source"),
+        application_labels=False,
+    ),
+    SeriesSpec(
+        TRACKED_FROM_PUSH,
+        "counter",
+        "Refs first heard of by a webhook and tracked from there (push.track_unregistered).",
+        ("provider", "account"),
         application_labels=False,
     ),
     SeriesSpec(

@@ -10,13 +10,8 @@ import json
 import math
 from collections.abc import Iterable
 
-from sms_delivery_exporter.api import (
-    FAILURE_STATUSES,
-    FINAL_STATUSES,
-    OPEN_STATUSES,
-    ProviderClass,
-    Status,
-)
+from sms_delivery_exporter.api import FAILURE_STATUSES, FINAL_STATUSES, OPEN_STATUSES, Status
+from sms_delivery_exporter.config import Account
 from sms_delivery_exporter.outcomes.catalogue import (
     AWAITING_READ,
     BUCKET_LABELS,
@@ -26,14 +21,17 @@ from sms_delivery_exporter.outcomes.catalogue import (
     FAILURES,
     FINAL,
     FINAL_BY_COUNTRY,
+    FINAL_BY_SOURCE,
     IN_FLIGHT,
     LATENCY_BUCKET,
     LATENCY_SUM,
     LATENCY_UNCERTAIN,
     READ,
     SEGMENTS,
+    SOURCES,
     TRACKED,
     TRACKED_FROM_DISCOVERY,
+    TRACKED_FROM_PUSH,
     UNCERTAINTY_CAUSES,
     Delta,
     bucket_label,
@@ -65,9 +63,12 @@ class OutcomeRecorder:
     def _add(self, name: str, labels: tuple[str, ...], amount: float = 1.0) -> None:
         self.deltas.append((name, (self.provider, self.account, *labels, *self.app_labels), amount))
 
-    def tracked(self, count: int = 1) -> None:
+    def tracked(self, count: int = 1, *, pushed: bool = False) -> None:
+        """Refs registered, or (``pushed``) first heard of by a webhook."""
         self._add(TRACKED, (), count)
         self._add(IN_FLIGHT, (Status.PENDING.value,), count)
+        if pushed:
+            self.deltas.append((TRACKED_FROM_PUSH, (self.provider, self.account), count))
 
     def discovered(self, feed_kind: str) -> None:
         """A ref first found by discovery: tracked, and counted by the kind of its feed."""
@@ -99,14 +100,31 @@ class OutcomeRecorder:
         cost: float | None,
         currency: str | None,
         country: str | None = None,
+        *,
+        source: str = "poll",
     ) -> None:
+        """A message reached its final status, learned by ``source`` (see ``SOURCES``)."""
         self._add(FINAL, (channel, status.value))
+        self.deltas.append((FINAL_BY_SOURCE, (self.provider, self.account, source), 1.0))
+        if status in FAILURE_STATUSES:
+            self._add(FAILURES, (channel, status.value, reason or "other"))
+        self.details(channel, status, segments, cost, currency, country)
+
+    def details(
+        self,
+        channel: str,
+        status: Status,
+        segments: int | None,
+        cost: float | None,
+        currency: str | None,
+        country: str | None,
+    ) -> None:
+        """What a final message was billed and where it went: with its final status, or
+        later, when a webhook told the status and only a poll tells the rest."""
         if country is not None:
             self.deltas.append(
                 (FINAL_BY_COUNTRY, (self.provider, self.account, country, status.value), 1.0)
             )
-        if status in FAILURE_STATUSES:
-            self._add(FAILURES, (channel, status.value, reason or "other"))
         if segments:
             self._add(SEGMENTS, (channel,), segments)
         if cost and currency:
@@ -139,26 +157,37 @@ class OutcomeRecorder:
         self.deltas.append((CONTRADICTIONS, (self.provider, self.account), 1.0))
 
 
-def zero_series(provider: ProviderClass, account: str, app_labels: tuple[str, ...]) -> list[Delta]:
-    """Every series an account's provider can report, at 0, so that ratios work from the start.
+def zero_series(account: Account, app_labels: tuple[str, ...]) -> list[Delta]:
+    """Every series an account can report, at 0, so that ratios work from the start.
 
-    Series of what the provider cannot report (segments, cost, delivery latency,
-    statuses it never gives) are not created: unknown is not zero.
+    Series of what the account cannot report (segments, cost, delivery latency,
+    statuses it never gives, finals learned by push without push) are not
+    created: unknown is not zero. With push on, an account may report statuses
+    and reasons its provider's polled API cannot.
     """
-    base = (provider.name, account)
-    final = provider.final_statuses
-    statuses = provider.statuses | {Status.EXPIRED}
+    provider = account.provider
+    base = (provider.name, account.name)
+    final = account.final_statuses
+    statuses = account.statuses | {Status.EXPIRED}
+    push = account.push is not None
     zeros: list[Delta] = [
         (TRACKED, (*base, *app_labels), 0.0),
         (CONTRADICTIONS, base, 0.0),
         *((DROPPED, (*base, reason), 0.0) for reason in ("not_found", "invalid")),
+        *(
+            (FINAL_BY_SOURCE, (*base, source), 0.0)
+            for source in SOURCES
+            if push or source != "push"
+        ),
         *(
             (IN_FLIGHT, (*base, status.value, *app_labels), 0.0)
             for status in OPEN_STATUSES
             if status not in final and (status is Status.PENDING or status in statuses)
         ),
     ]
-    all_reasons = sorted({*provider.reasons, "other"})
+    if account.push is not None and account.push.track_unregistered:
+        zeros.append((TRACKED_FROM_PUSH, base, 0.0))
+    all_reasons = sorted({*account.reasons, "other"})
     delivers = Status.DELIVERED in statuses
     for channel in provider.channels:
         labels = (*base, channel, *app_labels)

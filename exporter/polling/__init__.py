@@ -13,6 +13,7 @@ from sms_delivery_exporter.polling.governor import AccountGovernor, Verdict
 from sms_delivery_exporter.polling.poller import AccountPoller
 from sms_delivery_exporter.polling.pruner import prune_forever
 from sms_delivery_exporter.polling.ratelimit import RateLimiter
+from sms_delivery_exporter.polling.reservations import Reservations
 from sms_delivery_exporter.polling.tracker import AccountRules, PollResult, Tracker
 from sms_delivery_exporter.polling.writer import Writer
 
@@ -22,6 +23,7 @@ __all__ = [
     "AccountRules",
     "PollResult",
     "RateLimiter",
+    "Reservations",
     "Tracker",
     "Verdict",
     "Writer",

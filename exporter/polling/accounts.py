@@ -24,12 +24,15 @@ def account_rules(account: Account, application_labels: tuple[str, ...]) -> Acco
     return AccountRules(
         provider=provider.name,
         account=account.name,
-        schedule=account.settings.schedule,
-        reasons=provider.reasons,
+        schedule=account.schedule,
+        reasons=account.reasons,
         channels=provider.channels,
         read_channels=provider.read_channels,
         application_labels=application_labels,
-        final_statuses=provider.final_statuses,
+        final_statuses=account.final_statuses,
+        poll_ends_at=account.poll_ends_at,
+        details_by_poll=provider.reports_segments or provider.reports_cost,
+        confirm_after=account.push.confirm_after if account.push is not None else 0.0,
     )
 
 

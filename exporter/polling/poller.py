@@ -43,6 +43,7 @@ from sms_delivery_exporter.api import (
     RefReport,
 )
 from sms_delivery_exporter.polling.governor import AccountGovernor, Verdict
+from sms_delivery_exporter.polling.reservations import Reservations
 from sms_delivery_exporter.polling.tracker import PollResult, Tracker
 from sms_delivery_exporter.polling.writer import Writer
 from sms_delivery_exporter.store import DueRef, Store, StoreError
@@ -81,11 +82,13 @@ class AccountPoller:
         self._queue: asyncio.Queue[tuple[float, list[DueRef]]] = asyncio.Queue(
             maxsize=settings.concurrency
         )
-        self._reserved: set[int] = set()
+        self.reservations = Reservations()
+        """Refs being polled, or being changed by a webhook (which the dispatcher leaves alone)."""
         self._lease = store.lease
         self._unreported: dict[int, DueRef] = {}
         """Leased refs taken from the store whose results are not with the writer yet."""
         self._wake = asyncio.Event()
+        self.reservations.on_release["poll"].append(self._wake.set)
         self._fetch_one_only = type(provider).fetch is Provider.fetch
 
     def wake(self) -> None:
@@ -102,7 +105,7 @@ class AccountPoller:
         """Poll until cancelled. Cancelling loses nothing: unreported polls simply happen again."""
         # A fresh start (also after a crash) forgets batches that were never reported.
         self._queue = asyncio.Queue(maxsize=self._concurrency)
-        self._reserved.clear()
+        self.reservations.forget(by="poll")
         self._unreported.clear()
         try:
             async with asyncio.TaskGroup() as group:
@@ -130,7 +133,7 @@ class AccountPoller:
                     "account": self.account,
                     "calls": now_calls - calls,
                     "failed": now_errors - errors,
-                    "polling_now": len(self._reserved),
+                    "polling_now": self.reservations.held_by("poll"),
                     "paused_for": round(self.governor.paused_for(), 3),
                     "up": health.up,
                 },
@@ -177,21 +180,26 @@ class AccountPoller:
                 fresh = await self._take(1, now, queue_size, cursors)
             if not fresh:
                 # Nothing due, or every due ref is being polled right now.
-                await self._idle(now, all_reserved=bool(self._reserved))
+                await self._idle(now, all_reserved=bool(self.reservations.held_by("poll")))
                 continue
             if self._lease is not None:
                 self._unreported.update((row.id, row) for row in fresh)
             taken = time.monotonic()
             for start in range(0, len(fresh), self._batch_size):
                 batch = fresh[start : start + self._batch_size]
-                self._reserved.update(row.id for row in batch)
                 await self._queue.put((taken, batch))
 
     async def _take(
         self, priority: int, now: float, limit: int, cursors: list[tuple[float, int] | None]
     ) -> list[DueRef]:
-        """Due refs of one class not being polled already, continuing the class's pass."""
+        """Due refs of one class not held already, continuing the class's pass; held from now.
+
+        All of them are held at once, before the dispatcher awaits anything else, so that
+        no webhook changes a ref between this read and its poll's commit.
+        """
+        reservations = self.reservations
         for _ in range(3):  # the rest of a pass, then once more from the head
+            reservations.begin_read(by="poll")
             rows = await self._store.due_refs(self.account, now, limit, cursors[priority], priority)
             if not rows:
                 if cursors[priority] is None:
@@ -200,7 +208,19 @@ class AccountPoller:
                 continue
             last_due, last_row = rows[-1]
             cursors[priority] = (last_due, last_row.id)
-            fresh = [row for _, row in rows if row.id not in self._reserved]
+            fresh: list[DueRef] = []
+            busy: list[DueRef] = []
+            for _, row in rows:
+                pushed = row.id in reservations or reservations.changed_since_read(
+                    row.id, by="poll"
+                )
+                (busy if pushed else fresh).append(row)
+            reservations.hold((row.id for row in fresh), by="poll")
+            if busy and self._lease is not None:
+                # Leased by this read while a webhook is being applied to them: handed
+                # back, not left unpolled by every replica until the lease runs out.
+                with contextlib.suppress(StoreError):
+                    await self._store.release(busy)
             if fresh:
                 return fresh
         return []
@@ -220,9 +240,8 @@ class AccountPoller:
         while (remaining := self.governor.paused_for()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(min(remaining, IDLE_WAKE))
 
-    def _release(self, batch: Sequence[DueRef]) -> None:
-        self._reserved.difference_update(row.id for row in batch)
-        self._wake.set()
+    def _release(self, batch: Sequence[DueRef], *, committed: bool) -> None:
+        self.reservations.release((row.id for row in batch), by="poll", changed=committed)
 
     async def _hand_back(self, batch: Sequence[DueRef]) -> None:
         """Refs taken and not polled: leases given back in the store, then reservations."""
@@ -233,7 +252,7 @@ class AccountPoller:
                 await self._store.release(batch)
             except StoreError as exc:  # the leases run out by themselves
                 log.warning("could not hand refs back", extra={"error": str(exc)})
-        self._release(batch)
+        self._release(batch, committed=False)
 
     def _reported(self, batch: Sequence[DueRef]) -> None:
         """The batch's results are with the writer: its leases end with their commit."""
@@ -272,8 +291,9 @@ class AccountPoller:
                 await self._hand_back(batch)
                 continue
             self._reported(batch)
-            if not self._writer.offer(results, partial(self._release, batch)):
-                await self._writer.submit(results, partial(self._release, batch))
+            release = partial(self._release, batch, committed=True)
+            if not self._writer.offer(results, release):
+                await self._writer.submit(results, release)
 
     def conclude(
         self,

@@ -14,10 +14,19 @@ the two polls exceeds twice the interval the schedule planned, plus a second
 ``sms_delivery_latency_uncertain_total`` instead of the histogram:
 ``late_first_poll`` when there was no earlier answer, ``poll_gap`` otherwise,
 ``read_first`` when the first answer was already a read receipt.
+
+Webhooks (:meth:`Tracker.pushed`) follow the same rules. A pushed delivery's
+latency is the provider's clocks where the event has them, else from
+submission to the event's time (or its arrival): a webhook is not a poll, so
+its time is not a guess between two polls. A ref of one message that a
+webhook makes final is finished and never polled again; a ref of several
+(a D7 request) keeps one confirming poll, since only a poll says how many
+messages it has (and their parts, cost and country, which its webhooks omit).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sms_delivery_exporter.api import (
@@ -48,6 +57,13 @@ class AccountRules:
     read_channels: frozenset[str] = frozenset()
     application_labels: tuple[str, ...] = ()
     final_statuses: frozenset[Status] = FINAL_STATUSES
+    poll_ends_at: frozenset[Status] = frozenset()
+    """Open statuses after which polls can learn nothing (sfmc_transactional's sent with push
+    on): a message at one is polled again only when its tracking window closes."""
+    details_by_poll: bool = False
+    """Polls report parts or cost: a final by a webhook without them leaves them due."""
+    confirm_after: float = 3.0
+    """A ref of several messages all final by webhooks is polled this soon to confirm it."""
 
 
 PollResult = tuple[RefUpdate, list[Delta]]
@@ -105,7 +121,10 @@ class Tracker:
         if len(report.observations) != 1:
             return None
         seen = report.observations[0]
-        if seen.key or seen.read or seen.status in self.rules.final_statuses:
+        rules = self.rules
+        if seen.key or seen.read or seen.status in rules.final_statuses:
+            return None
+        if seen.status in rules.poll_ends_at:
             return None
         key = (seen.status, seen.channel)
         expected = self._open_texts.get(key)
@@ -132,6 +151,50 @@ class Tracker:
             version=ref.version,
         )
         return update, []
+
+    def pushed(
+        self,
+        ref: DueRef,
+        next_poll_at: float,
+        events: Sequence[tuple[Observation, float]],
+        now: float,
+    ) -> PollResult:
+        """Webhooks told of this open ref: (observation, when it was received) each, in order.
+
+        Its polls are not counted: the safety-net schedule goes on, unless the
+        ref is done with (one message, final) or needs only a confirming poll.
+        """
+        state = RefState.load(ref.state)
+        record = self.recorder(ref.labels)
+        was_pending = not state.messages
+        for observation, received_at in events:
+            self._observe(state, observation, ref, now, record, pushed_at=received_at)
+        if was_pending and state.messages:
+            record.left_pending()
+        changed = bool(record.deltas)
+        dumped = state.dump() if changed else ref.state
+        still_open = self._still_open(state, now)
+        one_message = list(state.messages) == [""]
+        if one_message and not still_open:
+            update = RefUpdate(
+                ref.id,
+                dumped,
+                ref.polls,
+                ref.last_poll_at,
+                None,
+                now,
+                in_flight=False,
+                version=ref.version,
+            )
+            return update, record.deltas
+        if state.messages and not still_open:
+            # Only a poll tells how many messages the ref has, and what they cost.
+            next_poll_at = min(next_poll_at, now + self.rules.confirm_after)
+        interval = self.rules.schedule.interval_after(max(ref.polls, 1))
+        update = self._open(ref, dumped, ref.polls, ref.last_poll_at, next_poll_at, state)
+        update.state_changed = changed
+        update.priority = self._priority(in_flight=update.in_flight, interval=interval)
+        return update, record.deltas
 
     def gone(self, ref: DueRef, error: RefNotFound | RefInvalid, now: float) -> PollResult:
         """The provider does not know the ref, or says it can never be valid."""
@@ -169,7 +232,7 @@ class Tracker:
         state = RefState.load(ref.state)
         record = self.recorder(ref.labels)
         answered_at = ref.submitted_at if ref.last_poll_at is None else ref.last_poll_at
-        return self._conclude(
+        update, deltas = self._conclude(
             ref,
             state,
             record,
@@ -179,6 +242,12 @@ class Tracker:
             finished=False,
             wait_at_least=now - answered_at,
         )
+        confirm = self.rules.confirm_after
+        waiting = update.next_poll_at is not None and bool(state.messages)
+        if confirm and waiting and not self._still_open(state, now):
+            # A confirming poll that failed is tried again as soon, not at the safety net's.
+            update.next_poll_at = min(update.next_poll_at or now, now + confirm)
+        return update, deltas
 
     def _conclude(
         self,
@@ -208,20 +277,41 @@ class Tracker:
         interval = max(
             schedule.interval_after(max(polls, 1)), min(wait_at_least, schedule.max_interval)
         )
-        in_flight = self._in_flight(state)
-        update = RefUpdate(
+        next_poll_at = min(now + interval, window_end)
+        if self._polls_learn_nothing(state):
+            next_poll_at = window_end
+        update = self._open(ref, dumped, polls, last_poll_at, next_poll_at, state)
+        update.state_changed = changed
+        update.priority = self._priority(in_flight=update.in_flight, interval=interval)
+        return update, record.deltas
+
+    def _open(
+        self,
+        ref: DueRef,
+        state_text: str,
+        polls: int,
+        last_poll_at: float | None,
+        next_poll_at: float,
+        state: RefState,
+    ) -> RefUpdate:
+        """A ref that stays open, polled again at ``next_poll_at``."""
+        return RefUpdate(
             ref.id,
-            dumped,
+            state_text,
             polls,
             last_poll_at,
-            min(now + interval, window_end),
+            next_poll_at,
             None,
-            state_changed=changed,
-            priority=self._priority(in_flight=in_flight, interval=interval),
-            in_flight=in_flight,
+            in_flight=self._in_flight(state),
             version=ref.version,
         )
-        return update, record.deltas
+
+    def _polls_learn_nothing(self, state: RefState) -> bool:
+        """Every open message is where polls stop (while webhooks may still tell more)."""
+        ends = self.rules.poll_ends_at
+        final = self.rules.final_statuses
+        open_statuses = [m.status for m in state.messages.values() if m.status not in final]
+        return bool(ends) and bool(open_statuses) and all(s in ends for s in open_statuses)
 
     def _in_flight(self, state: RefState) -> bool:
         """A message of the ref is not final (a ref nobody has seen yet is pending)."""
@@ -253,7 +343,9 @@ class Tracker:
         ref: DueRef,
         now: float,
         record: OutcomeRecorder,
+        pushed_at: float | None = None,
     ) -> None:
+        """One message's news: from a poll at ``now``, or a webhook received at ``pushed_at``."""
         rules = self.rules
         final = rules.final_statuses
         channel = seen.channel if seen.channel in rules.channels else OTHER
@@ -266,13 +358,22 @@ class Tracker:
         elif message.status in final:
             if seen.status in final and seen.status is not message.status:
                 record.contradiction()
+            elif message.details_due and pushed_at is None and seen.status is message.status:
+                message.details_due = False
+                record.details(
+                    message.channel,
+                    seen.status,
+                    seen.segments,
+                    seen.cost,
+                    seen.currency,
+                    _country(seen),
+                )
         elif seen.status.rank > message.status.rank:
             record.moved(message.status, seen.status)
             message.status = seen.status
             newly_final = seen.status in final
         if newly_final:
             reason = seen.reason if seen.reason in rules.reasons else OTHER
-            country = None if seen.country is None else country_label(seen.country)
             record.final(
                 message.channel,
                 seen.status,
@@ -280,11 +381,18 @@ class Tracker:
                 seen.segments,
                 seen.cost,
                 seen.currency,
-                country,
+                _country(seen),
+                source="poll" if pushed_at is None else "push",
+            )
+            message.details_due = (
+                pushed_at is not None
+                and rules.details_by_poll
+                and seen.segments is None
+                and seen.cost is None
             )
             if seen.status is Status.DELIVERED:
                 message.delivered_seen_at = now
-                self._delivered(message, seen, ref, now, record)
+                self._delivered(message, seen, ref, now, record, pushed_at)
         if seen.read and message.channel in rules.read_channels and not message.read:
             message.read = True
             record.read(message.channel)
@@ -299,13 +407,17 @@ class Tracker:
         ref: DueRef,
         now: float,
         record: OutcomeRecorder,
+        pushed_at: float | None,
     ) -> None:
         """A delivery's latency, or why it has none; and a read-receipt wait where one comes."""
         if seen.read:
             # A read receipt seen first hides when delivery happened.
             record.uncertain_latency(message.channel, "read_first")
             return
-        latency, cause = self._latency(seen, ref, now)
+        if pushed_at is not None:
+            latency, cause = self._pushed_latency(seen, ref, pushed_at), None
+        else:
+            latency, cause = self._latency(seen, ref, now)
         if cause is None:
             record.latency(message.channel, latency)
         else:
@@ -329,6 +441,13 @@ class Tracker:
             return estimate, "late_first_poll" if ref.polls == 0 else "poll_gap"
         return estimate, None
 
+    @staticmethod
+    def _pushed_latency(seen: Observation, ref: DueRef, pushed_at: float) -> float:
+        """The provider's clocks, else submission to the event's time (or its arrival)."""
+        start = seen.accepted_at if seen.accepted_at is not None else ref.submitted_at
+        end = seen.changed_at if seen.changed_at is not None else pushed_at
+        return end - start
+
     def _still_open(self, state: RefState, now: float) -> bool:
         window = self.rules.schedule.read_receipt_window
         for message in state.messages.values():
@@ -346,4 +465,8 @@ class Tracker:
                 continue
             record.moved(message.status, Status.EXPIRED)
             message.status = Status.EXPIRED
-            record.final(message.channel, Status.EXPIRED, None, None, None, None)
+            record.final(message.channel, Status.EXPIRED, None, None, None, None, source="expiry")
+
+
+def _country(seen: Observation) -> str | None:
+    return None if seen.country is None else country_label(seen.country)

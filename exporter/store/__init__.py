@@ -13,17 +13,29 @@ from sms_delivery_exporter.store.health import PROBLEMS, StoreHealth
 from sms_delivery_exporter.store.interface import Store, StoreError
 from sms_delivery_exporter.store.leadership import Leadership, leading
 from sms_delivery_exporter.store.postgres import PostgresStore
-from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
+from sms_delivery_exporter.store.rows import (
+    DueRef,
+    FoundRef,
+    InsertResult,
+    NewPushEvent,
+    NewRef,
+    PushEventRow,
+    RefUpdate,
+    SeriesRow,
+)
 from sms_delivery_exporter.store.sqlite import SqliteStore
 from sms_delivery_exporter.store.watch import watch_store, watching
 
 __all__ = [
     "PROBLEMS",
     "DueRef",
+    "FoundRef",
     "InsertResult",
     "Leadership",
+    "NewPushEvent",
     "NewRef",
     "PostgresStore",
+    "PushEventRow",
     "RefUpdate",
     "SeriesRow",
     "SqliteStore",

@@ -13,7 +13,17 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from sms_delivery_exporter.store.health import StoreHealth
-from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
+from sms_delivery_exporter.store.rows import (
+    DueRef,
+    FoundRef,
+    InsertResult,
+    NewPushEvent,
+    NewRef,
+    PushCommit,
+    PushEventRow,
+    RefUpdate,
+    SeriesRow,
+)
 
 
 class StoreError(Exception):
@@ -120,3 +130,44 @@ class Store(Protocol):
 
     async def resign(self) -> None:
         """Give the leadership up, if held, so that another exporter takes it at once."""
+
+    # Webhooks (push). An event is kept before its call is acknowledged, and
+    # marked applied in the transaction that commits its effects.
+
+    async def add_push_events(self, events: Sequence[NewPushEvent]) -> list[int | None]:
+        """Keep events durably, in one transaction (the configured ``synchronous``).
+
+        Returns each event's id, or None where (account, dedupe_key) was kept before
+        (a redelivery, or a second copy in the same call): that one is not kept again.
+        """
+
+    async def pending_push_events(
+        self, after: int = 0, limit: int = 10_000, received_before: float | None = None
+    ) -> list[PushEventRow]:
+        """Kept events not applied yet, by id, from past ``after`` (to resume after a restart);
+        ``received_before``: only those received before then (another replica's left over)."""
+
+    async def find_refs(self, account: str, ref_keys: Sequence[str]) -> list[FoundRef]:
+        """The account's refs with these keys, open or finished; keys not tracked are left out."""
+
+    async def apply_push(
+        self,
+        updates: Sequence[RefUpdate],
+        events: Sequence[tuple[int, int]],
+        rows: Sequence[SeriesRow] = (),
+    ) -> PushCommit:
+        """Commit refs changed by events (each update with its own ``rows``), ``rows`` of
+        the batch, and mark the events applied, atomically.
+
+        ``events`` are (event id, ref id) pairs, ref id 0 for an event done without a
+        ref. An event is marked applied only with its ref's update. In a shared store
+        an update whose ref moved past its ``version``, or one of whose events another
+        replica applied meanwhile, changes nothing and counts nothing (see
+        :class:`PushCommit`). A ref in ``updates`` is one no poll of this process holds.
+        """
+
+    async def prune_push_events(
+        self, account: str, received_before: float, limit: int = 10_000
+    ) -> int:
+        """Forget up to ``limit`` applied events of an account received before a time (their
+        dedupe keys go with them); how many went. Events not applied yet are kept."""

@@ -32,7 +32,18 @@ from sms_delivery_exporter.store import postgres_sql as sql
 from sms_delivery_exporter.store.health import StoreHealth
 from sms_delivery_exporter.store.interface import StoreError
 from sms_delivery_exporter.store.postgres_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
-from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
+from sms_delivery_exporter.store.rows import (
+    DueRef,
+    FoundRef,
+    InsertResult,
+    NewPushEvent,
+    NewRef,
+    PushCommit,
+    PushEventRow,
+    RefUpdate,
+    SeriesRow,
+    kept_event_ids,
+)
 
 CONNECT_TIMEOUT = 10
 """Seconds to establish one connection: an unreachable database is an error, not a hang."""
@@ -207,22 +218,7 @@ class PostgresStore:
     ) -> list[SeriesRow]:
         if not updates and not rows:
             return []
-        owners = [0] * len(rows) + [u.id for u in updates for _ in u.rows]
-        every_row = [*rows, *(row for u in updates for row in u.rows)]
-        params = {
-            "id": [u.id for u in updates],
-            "version": [u.version for u in updates],
-            "state": [u.state for u in updates],
-            "changed": [u.state_changed or u.next_poll_at is None for u in updates],
-            "polls": [u.polls for u in updates],
-            "last_poll_at": [u.last_poll_at for u in updates],
-            "next_poll_at": [u.next_poll_at for u in updates],
-            "finished_at": [u.finished_at for u in updates],
-            "priority": [u.priority for u in updates],
-            "in_flight": [u.in_flight for u in updates],
-            "row_ref": owners,
-            **_row_columns(every_row),
-        }
+        params = _commit_params(updates, rows)
         applied = {row[0] for row in await self._fetch(sql.APPLY, params, write=True)}
         return [*rows, *(row for u in updates if u.id in applied for row in u.rows)]
 
@@ -271,6 +267,54 @@ class PostgresStore:
     async def resign(self) -> None:
         with contextlib.suppress(StoreError):
             await self._execute(sql.RESIGN, {"holder": self.replica}, write=True)
+
+    # Webhooks: the inbox every replica shares.
+
+    async def add_push_events(self, events: Sequence[NewPushEvent]) -> list[int | None]:
+        if not events:
+            return []
+        params = {
+            "account": [e.account for e in events],
+            "dedupe_key": [e.dedupe_key for e in events],
+            "received_at": [e.received_at for e in events],
+            "event": [e.event for e in events],
+        }
+        inserted = await self._fetch(sql.ADD_PUSH_EVENTS, params, write=True)
+        return kept_event_ids(events, inserted)
+
+    async def pending_push_events(
+        self, after: int = 0, limit: int = 10_000, received_before: float | None = None
+    ) -> list[PushEventRow]:
+        params = {"after": after, "limit": limit, "before": received_before}
+        return [PushEventRow(*row) for row in await self._fetch(sql.PENDING_PUSH_EVENTS, params)]
+
+    async def find_refs(self, account: str, ref_keys: Sequence[str]) -> list[FoundRef]:
+        rows = await self._fetch(sql.FIND_REFS, {"account": account, "keys": list(ref_keys)})
+        return [FoundRef(DueRef(*row[:8]), row[8]) for row in rows]
+
+    async def apply_push(
+        self,
+        updates: Sequence[RefUpdate],
+        events: Sequence[tuple[int, int]],
+        rows: Sequence[SeriesRow] = (),
+    ) -> PushCommit:
+        params = {
+            **_commit_params(updates, rows),
+            "event_id": [event_id for event_id, _ in events],
+            "event_ref": [ref_id for _, ref_id in events],
+        }
+        found: dict[str, set[int]] = {"applied": set(), "stale": set(), "ref": set()}
+        for kind, some_id in await self._fetch(sql.APPLY_PUSH, params, write=True):
+            found[kind].add(some_id)
+        done = found["ref"]
+        committed = [*rows, *(row for u in updates if u.id in done for row in u.rows)]
+        return PushCommit(committed, found["applied"], found["stale"])
+
+    async def prune_push_events(
+        self, account: str, received_before: float, limit: int = 10_000
+    ) -> int:
+        params = {"account": account, "before": received_before, "limit": limit}
+        return await self._execute(sql.PRUNE_PUSH_EVENTS, params, write=True)
 
     # Running statements: errors become StoreError, redacted, and are noted in health.
 
@@ -339,6 +383,27 @@ def _connection_lost(exc: psycopg.OperationalError) -> bool:
     """No answer from the server, or the server going away (shutdown, crash, restart)."""
     state = exc.sqlstate
     return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+def _commit_params(updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> dict[str, Any]:
+    """The parameters of a statement committing results: the updates, then the series rows
+    (the batch's own, of ref 0, and each update's)."""
+    owners = [0] * len(rows) + [u.id for u in updates for _ in u.rows]
+    every_row = [*rows, *(row for u in updates for row in u.rows)]
+    return {
+        "id": [u.id for u in updates],
+        "version": [u.version for u in updates],
+        "state": [u.state for u in updates],
+        "changed": [u.state_changed or u.next_poll_at is None for u in updates],
+        "polls": [u.polls for u in updates],
+        "last_poll_at": [u.last_poll_at for u in updates],
+        "next_poll_at": [u.next_poll_at for u in updates],
+        "finished_at": [u.finished_at for u in updates],
+        "priority": [u.priority for u in updates],
+        "in_flight": [u.in_flight for u in updates],
+        "row_ref": owners,
+        **_row_columns(every_row),
+    }
 
 
 def _row_columns(rows: Sequence[SeriesRow]) -> dict[str, list[Any]]:

@@ -8,6 +8,7 @@ Beside SQLite's columns, each ref has a ``version``, bumped whenever a
 replica takes the ref (a lease) or commits a result for it, and
 ``lease_until``, the database clock's time (epoch seconds) when a lease
 runs out. ``leader`` holds the one replica that serves the shared series.
+``push_events`` is the webhook inbox every replica shares.
 """
 
 from __future__ import annotations
@@ -62,7 +63,22 @@ MIGRATIONS: tuple[str, ...] = (
         until double precision NOT NULL
     );
     """,
-    # 2: where discovery left each feed (see the SQLite store's migration 4).
+    # 2: webhook events, kept from the acknowledgement of their call until one replica
+    # applies them (then only their dedupe key stays, for the dedupe window).
+    """
+    CREATE TABLE push_events (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        account text NOT NULL,
+        dedupe_key text NOT NULL,
+        received_at double precision NOT NULL,
+        event text NOT NULL,
+        applied boolean NOT NULL DEFAULT false,
+        UNIQUE (account, dedupe_key)
+    );
+    CREATE INDEX push_events_pending ON push_events (id) WHERE NOT applied;
+    CREATE INDEX push_events_applied ON push_events (account, received_at) WHERE applied;
+    """,
+    # 3: where discovery left each feed (see the SQLite store's migration 5).
     """
     CREATE TABLE feed_cursors (
         account text NOT NULL,

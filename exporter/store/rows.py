@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 SeriesRow = tuple[str, str, float]
@@ -76,3 +76,55 @@ class RefUpdate:
     rows: Sequence[SeriesRow] = ()
     """The series changes this update causes, committed only with it (a shared store's
     writers attach them here; SQLite's writer passes the batch's sum to apply instead)."""
+
+
+@dataclass(slots=True)
+class NewPushEvent:
+    """A webhook event to keep until it is applied (its ``event`` text holds no phone number)."""
+
+    account: str
+    dedupe_key: str
+    """Unique per account over the dedupe window: a second event with it is a duplicate."""
+    received_at: float
+    event: str
+
+
+@dataclass(slots=True)
+class PushEventRow:
+    """A kept webhook event not applied yet."""
+
+    id: int
+    account: str
+    received_at: float
+    event: str
+
+
+@dataclass(slots=True)
+class PushCommit:
+    """What :meth:`Store.apply_push` committed."""
+
+    rows: list[SeriesRow]
+    """The series changes committed (of the updates that applied, and the batch's own)."""
+    applied: set[int]
+    """The events this commit marked applied."""
+    stale: set[int] = field(default_factory=set)
+    """Events found applied already (by another replica sharing the store): nothing more to do.
+    An event in neither set had its ref changed since it was read: read it again and retry."""
+
+
+def kept_event_ids(
+    events: Sequence[NewPushEvent], inserted: Iterable[tuple[int, str, str]]
+) -> list[int | None]:
+    """Each event's id from the (id, account, dedupe key) rows an insert returned, or None
+    for one kept before (or a second copy in the same call)."""
+    new = {(account, key): event_id for event_id, account, key in inserted}
+    return [new.pop((e.account, e.dedupe_key), None) for e in events]
+
+
+@dataclass(slots=True)
+class FoundRef:
+    """A tracked ref found by its key: as polls see it, and whether it is still open."""
+
+    ref: DueRef
+    next_poll_at: float | None
+    """None once the ref is finished."""

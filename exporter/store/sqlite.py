@@ -26,11 +26,29 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
+from sms_delivery_exporter.store import sqlite_push
 from sms_delivery_exporter.store.health import StoreHealth
 from sms_delivery_exporter.store.interface import StoreError
 from sms_delivery_exporter.store.lock import StoreLock
-from sms_delivery_exporter.store.rows import DueRef, InsertResult, NewRef, RefUpdate, SeriesRow
+from sms_delivery_exporter.store.rows import (
+    DueRef,
+    FoundRef,
+    InsertResult,
+    NewPushEvent,
+    NewRef,
+    PushCommit,
+    PushEventRow,
+    RefUpdate,
+    SeriesRow,
+    kept_event_ids,
+)
 from sms_delivery_exporter.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from sms_delivery_exporter.store.sqlite_writes import (
+    add_series,
+    transaction,
+    update_texts,
+    write_updates,
+)
 
 T = TypeVar("T")
 
@@ -172,6 +190,49 @@ class SqliteStore:
     async def count_refs(self, account: str | None = None, *, open_only: bool = False) -> int:
         return await self._run(partial(self._count_refs, account, open_only))
 
+    async def add_push_events(self, events: Sequence[NewPushEvent]) -> list[int | None]:
+        text = sqlite_push.push_events_text(events)
+        inserted = await self._run(
+            partial(sqlite_push.add_push_events, self._conn, text), write=True
+        )
+        return kept_event_ids(events, inserted)
+
+    async def pending_push_events(
+        self, after: int = 0, limit: int = 10_000, received_before: float | None = None
+    ) -> list[PushEventRow]:
+        query = partial(sqlite_push.pending_push_events, self._conn, after, limit, received_before)
+        return await self._run(query)
+
+    # The JSON of these is made and read here, on the event loop's thread: the store's
+    # thread then runs SQL alone, and takes the GIL from the web handlers less often.
+
+    async def find_refs(self, account: str, ref_keys: Sequence[str]) -> list[FoundRef]:
+        keys = json.dumps(list(ref_keys))
+        text = await self._run(partial(sqlite_push.find_refs, self._conn, account, keys))
+        return sqlite_push.found_refs(text)
+
+    async def apply_push(
+        self,
+        updates: Sequence[RefUpdate],
+        events: Sequence[tuple[int, int]],
+        rows: Sequence[SeriesRow] = (),
+    ) -> PushCommit:
+        """One process applies: every update applies, and every event with it."""
+        texts = update_texts(updates)
+        every = [*rows, *(row for u in updates for row in u.rows)]
+        ids = [event_id for event_id, _ in events]
+        query = partial(sqlite_push.apply_push, self._conn, texts, every, json.dumps(ids))
+        await self._run(query, write=True)
+        return PushCommit(every, set(ids))
+
+    async def prune_push_events(
+        self, account: str, received_before: float, limit: int = 10_000
+    ) -> int:
+        return await self._run(
+            partial(sqlite_push.prune_push_events, self._conn, account, received_before, limit),
+            write=True,
+        )
+
     async def size_bytes(self) -> int:
         """The file and its write-ahead log, on disk."""
         return sum(
@@ -267,7 +328,7 @@ class SqliteStore:
     def _probe(self) -> None:
         """A tiny commit: a read-only file or file system, or a failing disk, shows at once."""
         db = self._conn
-        with _transaction(db, synchronous="NORMAL"):
+        with transaction(db, synchronous="NORMAL"):
             db.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (time.time(),))
 
     def _integrity(self) -> str | None:
@@ -287,7 +348,7 @@ class SqliteStore:
     ) -> InsertResult:
         db = self._conn
         result = InsertResult()
-        with _transaction(db):
+        with transaction(db):
             db.executemany("INSERT OR IGNORE INTO label_values VALUES (?, ?)", label_values)
             for ref in refs:
                 cursor = db.execute(
@@ -313,7 +374,7 @@ class SqliteStore:
                 result.new.append(new)
                 if new:
                     result.rows.extend(ref.rows)
-            _add_series(db, result.rows)
+            add_series(db, result.rows)
         return result
 
     def _cursor(self, account: str, feed: str) -> str | None:
@@ -324,7 +385,7 @@ class SqliteStore:
 
     def _save_cursor(self, account: str, feed: str, cursor: str) -> None:
         db = self._conn
-        with _transaction(db):
+        with transaction(db):
             db.execute(
                 "INSERT INTO feed_cursors (account, feed, cursor) VALUES (?, ?, ?)"
                 " ON CONFLICT (account, feed) DO UPDATE SET cursor = excluded.cursor",
@@ -352,57 +413,12 @@ class SqliteStore:
         return [(row[0], DueRef(*row[1:])) for row in json.loads(text)]
 
     def _apply(self, updates: Sequence[RefUpdate], rows: Sequence[SeriesRow]) -> None:
-        """Most polls only move a ref's schedule: those rows are written without
-        their state or finished_at, so SQLite leaves the other indexes alone.
-        Poll commits skip the fsync (a crash of the machine can only make
-        those polls happen again); intake commits keep the configured setting.
-        """
+        """Poll commits skip the fsync (a crash of the machine can only make those polls
+        happen again); intake commits keep the configured setting."""
         db = self._conn
-        finished, changed, moved = [], [], []
-        for u in updates:
-            if u.next_poll_at is None:
-                finished.append((u.state, u.polls, u.last_poll_at, u.finished_at, u.id))
-            elif u.state_changed:
-                changed.append(
-                    (
-                        u.state,
-                        u.polls,
-                        u.last_poll_at,
-                        u.next_poll_at,
-                        u.priority,
-                        u.in_flight,
-                        u.id,
-                    )
-                )
-            else:
-                moved.append((u.polls, u.last_poll_at, u.next_poll_at, u.priority, u.id))
-        with _transaction(db, synchronous="NORMAL"):
-            # Each kind of update is one statement over a JSON array of rows: one
-            # step for SQLite, instead of a step (and a GIL hand-off) per row.
-            if finished:
-                db.execute(
-                    "UPDATE refs SET state = u.value ->> 0, polls = u.value ->> 1,"
-                    " last_poll_at = u.value ->> 2, next_poll_at = NULL,"
-                    " finished_at = u.value ->> 3, in_flight = 0 FROM json_each(?) AS u"
-                    " WHERE refs.id = u.value ->> 4",
-                    (json.dumps(finished),),
-                )
-            if changed:
-                db.execute(
-                    "UPDATE refs SET state = u.value ->> 0, polls = u.value ->> 1,"
-                    " last_poll_at = u.value ->> 2, next_poll_at = u.value ->> 3,"
-                    " priority = u.value ->> 4, in_flight = u.value ->> 5"
-                    " FROM json_each(?) AS u WHERE refs.id = u.value ->> 6",
-                    (json.dumps(changed),),
-                )
-            if moved:
-                db.execute(
-                    "UPDATE refs SET polls = u.value ->> 0, last_poll_at = u.value ->> 1,"
-                    " next_poll_at = u.value ->> 2, priority = u.value ->> 3"
-                    " FROM json_each(?) AS u WHERE refs.id = u.value ->> 4",
-                    (json.dumps(moved),),
-                )
-            _add_series(db, rows)
+        with transaction(db, synchronous="NORMAL"):
+            write_updates(db, updates)
+            add_series(db, rows)
 
     def _min(self, query: str, account: str) -> float | None:
         """An indexed MIN over one account's refs."""
@@ -422,7 +438,7 @@ class SqliteStore:
 
     def _prune(self, finished_before: float, limit: int) -> int:
         db = self._conn
-        with _transaction(db):
+        with transaction(db):
             cursor = db.execute(
                 "DELETE FROM refs WHERE id IN (SELECT id FROM refs WHERE finished_at IS NOT NULL"
                 " AND finished_at < ? LIMIT ?)",
@@ -443,33 +459,3 @@ class SqliteStore:
 
 _NEXT_POLL = "SELECT MIN(next_poll_at) FROM refs WHERE account = ? AND next_poll_at IS NOT NULL"
 _OLDEST_OPEN = "SELECT MIN(submitted_at) FROM refs WHERE account = ? AND in_flight = 1"
-
-
-class _transaction:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on error; optionally with its own fsync policy."""
-
-    def __init__(self, db: sqlite3.Connection, synchronous: str | None = None) -> None:
-        self.db = db
-        self.synchronous = synchronous
-        self.previous: int | None = None
-
-    def __enter__(self) -> None:
-        if self.synchronous is not None:
-            self.previous = self.db.execute("PRAGMA synchronous").fetchone()[0]
-            self.db.execute(f"PRAGMA synchronous={self.synchronous}")
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, error: object, trace: object) -> None:
-        try:
-            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
-        finally:
-            if self.previous is not None:
-                self.db.execute(f"PRAGMA synchronous={self.previous}")
-
-
-def _add_series(db: sqlite3.Connection, deltas: Iterable[SeriesRow]) -> None:
-    db.executemany(
-        "INSERT INTO series (name, labels, value) VALUES (?, ?, ?)"
-        " ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value",
-        deltas,
-    )

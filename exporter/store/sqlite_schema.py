@@ -62,7 +62,23 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL
     );
     """,
-    # 4: where discovery left each feed (a list endpoint, a cursor feed), so that a
+    # 4: webhook events, kept from the acknowledgement of their call until they are
+    # applied (then only their dedupe key stays, for the dedupe window).
+    """
+    CREATE TABLE IF NOT EXISTS push_events (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        event TEXT NOT NULL,
+        applied INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (account, dedupe_key)
+    );
+    CREATE INDEX IF NOT EXISTS push_events_pending ON push_events (id) WHERE applied = 0;
+    CREATE INDEX IF NOT EXISTS push_events_applied ON push_events (account, received_at)
+        WHERE applied = 1;
+    """,
+    # 5: where discovery left each feed (a list endpoint, a cursor feed), so that a
     # restart neither skips nor repeats what the feed had.
     """
     CREATE TABLE IF NOT EXISTS feed_cursors (

@@ -14,6 +14,7 @@ from __future__ import annotations
 from sms_delivery_exporter.testing.faults import FaultAnswers, Faults
 from sms_delivery_exporter.testing.messages import FINAL_STAGES, Clock, MessageFactory, SimMessage
 from sms_delivery_exporter.testing.ports import free_port
+from sms_delivery_exporter.testing.pusher import Pusher
 from sms_delivery_exporter.testing.scenario import Scenario
 from sms_delivery_exporter.testing.simulator import (
     SIMULATORS_GROUP,
@@ -34,6 +35,7 @@ __all__ = [
     "FaultAnswers",
     "Faults",
     "MessageFactory",
+    "Pusher",
     "Scenario",
     "SimMessage",
     "SimulatorBase",

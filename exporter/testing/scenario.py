@@ -48,6 +48,19 @@ class Scenario(BaseModel):
     no_country_share: float = Field(
         0.0, ge=0, le=1, description="share of messages whose country the API leaves null"
     )
+    push_delay: float = Field(0.1, ge=0, description="seconds from a status change to its webhook")
+    push_jitter: float = Field(
+        0.3, ge=0, description="up to this much more at random: webhooks arrive out of order"
+    )
+    push_duplicate_rate: float = Field(
+        0.0, ge=0, le=1, description="share of webhook events posted twice"
+    )
+    push_loss_rate: float = Field(
+        0.0, ge=0, le=1, description="share of webhook events lost (a retrying provider: late)"
+    )
+    push_retry_after: float = Field(
+        2.0, ge=0, description="how much later a retrying provider posts a lost event"
+    )
     answer_delay: float = Field(
         0.0,
         ge=0,

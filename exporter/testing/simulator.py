@@ -49,6 +49,12 @@ class DemoSimulator(Protocol):
     def truth(self) -> dict[str, Any]:
         """What really happened, as far as this provider's API can show it (see :func:`truth`)."""
 
+    def push_options(self) -> dict[str, Any] | None:
+        """The account's ``push:`` block matching this simulator's webhooks; None without push."""
+
+    def push_to(self, url: str) -> None:
+        """Post webhooks of messages sent from now on to ``url`` (``/api/v1/push/{account}``)."""
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -70,6 +76,13 @@ class SimulatorBase:
 
     def truth(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def push_options(self) -> dict[str, Any] | None:
+        """No webhooks, unless a simulator of a provider with push says otherwise."""
+        return None
+
+    def push_to(self, url: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not post webhooks")
 
     def add_control_routes(self, app: web.Application) -> None:
         app.middlewares.append(self._log_calls)

@@ -43,19 +43,20 @@ class SafeRequestHandler(web.RequestHandler):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.last_active = asyncio.get_running_loop().time()
+        self._clock = asyncio.get_running_loop().time
+        self.last_active = self._clock()
         self.on_made: list[Any] = []
         """Called when connected: with TLS, once the handshake succeeded (a failed one never is)."""
         self.on_lost: list[Any] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.last_active = asyncio.get_running_loop().time()
+        self.last_active = self._clock()
         for callback in self.on_made:
             callback(self)
         super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = asyncio.get_running_loop().time()
+        self.last_active = self._clock()
         super().data_received(data)
 
     def connection_lost(self, exc: BaseException | None) -> None:

@@ -10,6 +10,7 @@ from aiohttp import web
 from sms_delivery_exporter.config import Config
 from sms_delivery_exporter.intake.registrar import Intake
 from sms_delivery_exporter.metrics import Exposition
+from sms_delivery_exporter.push.receiving import PushHost
 from sms_delivery_exporter.store import Store
 
 
@@ -35,6 +36,7 @@ class Readiness:
 CONFIG = web.AppKey("config", Config)
 INTAKE = web.AppKey("intake", Intake)
 EXPOSITION = web.AppKey("exposition", Exposition)
+PUSH = web.AppKey("push", PushHost)
 READINESS = web.AppKey("readiness", Readiness)
 REFRESH = web.AppKey[Callable[[], Awaitable[None]]]("refresh")
 """Reads the scrape-time gauges from the store, just before /metrics renders."""

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from sms_delivery_exporter import __version__
-from sms_delivery_exporter.web.keys import CONFIG, EXPOSITION, READINESS, REFRESH
-from sms_delivery_exporter.web.paths import HEALTHY_PATH, INTAKE_PATH, METRICS_PATH, READY_PATH
+from sms_delivery_exporter.config import Account
+from sms_delivery_exporter.push.handshake import Handshake
+from sms_delivery_exporter.web.keys import CONFIG, EXPOSITION, PUSH, READINESS, REFRESH
+from sms_delivery_exporter.web.paths import (
+    HEALTHY_PATH,
+    INTAKE_PATH,
+    METRICS_PATH,
+    PUSH_PREFIX,
+    READY_PATH,
+)
 
 
 async def landing_page(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
+    handshakes = request.app[PUSH].handshakes.latest
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{html.escape(account.provider.name)}</td></tr>"
+        f"<tr><td>{html.escape(name)}</td><td>{html.escape(account.provider.name)}</td>"
+        f"<td>{_push_cell(name, account, handshakes.get(name))}</td></tr>"
         for name, account in sorted(config.accounts.items())
     )
     intake = (
@@ -34,7 +45,7 @@ Tells whether SMS and RCS messages are delivered, how fast, and why not.</p>
 {intake}
 </ul>
 <h2>Accounts</h2>
-<table><tr><th>account</th><th>provider</th></tr>{rows}</table>
+<table><tr><th>account</th><th>provider</th><th>webhooks</th></tr>{rows}</table>
 </body></html>
 """
     return web.Response(text=page, content_type="text/html")
@@ -58,3 +69,17 @@ async def ready(request: web.Request) -> web.Response:
     if readiness.ready:
         return web.Response(text="Ready.\n")
     return web.Response(status=503, text=f"Not ready: {readiness.why_not()}.\n")
+
+
+def _push_cell(name: str, account: Account, handshake: Handshake | None) -> str:
+    """Where the account's webhooks go, and its last setup call (never its secret)."""
+    if account.push is None:
+        return "off (polled)"
+    path = html.escape(PUSH_PREFIX + name)
+    cell = f"<code>POST {path}</code>"
+    if handshake is not None:
+        when = datetime.fromtimestamp(handshake.received_at, UTC).isoformat(timespec="seconds")
+        cell += f"<br>setup call received {html.escape(when)}: {html.escape(handshake.summary)}"
+        if handshake.file is not None:
+            cell += f"; its key is in <code>{html.escape(str(handshake.file))}</code>"
+    return cell

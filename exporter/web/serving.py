@@ -19,7 +19,7 @@ from sms_delivery_exporter.config import Config
 from sms_delivery_exporter.web.basic_auth import BasicAuth
 from sms_delivery_exporter.web.connections import ConnectionGuard, GuardedSite
 from sms_delivery_exporter.web.handler import SafeAccessLogger, access_log, log
-from sms_delivery_exporter.web.paths import INTAKE_PATH
+from sms_delivery_exporter.web.paths import INTAKE_PATH, PUSH_PREFIX
 from sms_delivery_exporter.web.web_config import WebConfig, ssl_context
 
 DEFAULT_MAX_CONNECTIONS = 512
@@ -56,9 +56,14 @@ def protect(app: web.Application, config: Config, web_config: WebConfig) -> None
     """Add the web config's basic auth and headers to every endpoint (before the app starts)."""
     if web_config.basic_auth_users:
         token_intake = config.intake.enabled and config.intake.token is not None
+        # Providers cannot send basic auth: webhooks prove themselves by signature or token.
+        webhooks = any(account.push is not None for account in config.accounts.values())
         auth = BasicAuth(
             web_config.basic_auth_users,
-            exempt=lambda request: token_intake and request.path == INTAKE_PATH,
+            exempt=lambda request: (
+                (token_intake and request.path == INTAKE_PATH)
+                or (webhooks and request.path.startswith(PUSH_PREFIX))
+            ),
         )
         app.middlewares.insert(0, auth.middleware)
     headers = dict(web_config.http_server_config.headers)

@@ -4,22 +4,28 @@ A request fans out to one to three recipients, who appear in ``messages[]``
 one after another (``total_recipients`` says how many will), each with its
 status, parts, cost and country. Errors in D7's own bodies: 401 with
 ``detail.code``, 404, 422 for a malformed request id, and the scenario's 429s and 5xx.
+Given a report URL (:meth:`push_to`), it posts a delivery report per status
+change of each recipient, with the push token in the URL, as JSON or as form
+data (URL-encoded or multipart), as D7 does.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from sms_delivery_exporter.testing import (
     Clock,
     FaultAnswers,
+    Pusher,
     Scenario,
     SimMessage,
     SimulatorBase,
@@ -103,6 +109,8 @@ class D7Simulator(SimulatorBase):
         """When set, every call is answered 402 as for an account without credit."""
         self.balance = 99.99
         """What ``GET /messages/v1/balance`` answers (0 while out of credit)."""
+        self.push_token = secrets.token_urlsafe(24)
+        self.pusher = Pusher(self.factory, render=self._report_event, encode=_report_call)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -111,6 +119,7 @@ class D7Simulator(SimulatorBase):
         app.router.add_post("/messages/v1/send", self._send)
         app.router.add_post("/_sim/messages", self._create)
         self.add_control_routes(app)
+        app.cleanup_ctx.append(self.pusher.context)
         return app
 
     def send(self, recipients: int | None = None) -> Request:
@@ -134,6 +143,9 @@ class D7Simulator(SimulatorBase):
             str(uuid.UUID(int=rng.getrandbits(128), version=4)), self.clock(), members
         )
         self.requests_by_id[request.request_id] = request
+        for member in members:
+            member.details["request_id"] = request.request_id
+            self.pusher.schedule(member)
         return request
 
     def demo_send(self) -> dict[str, str]:
@@ -148,6 +160,24 @@ class D7Simulator(SimulatorBase):
             "rate_limit": 50,
             "concurrency": 4,
             "schedule": {"first_poll": "1s", "initial_interval": "1s", "max_interval": "10s"},
+        }
+
+    def push_options(self) -> dict[str, Any]:
+        return {"token": self.push_token}
+
+    def push_to(self, url: str) -> None:
+        self.pusher.url = f"{url}?token={self.push_token}"
+
+    def _report_event(self, member: SimMessage, stage: str, when: float) -> dict[str, Any] | None:
+        """The delivery report of one status change of a recipient (none while scheduled)."""
+        if stage in ("queued", "read"):
+            return None
+        return {
+            "request_id": member.details["request_id"],
+            "msg_id": member.id,
+            "recipient": member.number,
+            "originator": "SMSInfo",
+            "status": api_status(member, stage),
         }
 
     def truth(self) -> dict[str, Any]:
@@ -272,6 +302,24 @@ class D7Simulator(SimulatorBase):
         return web.json_response(
             {"request_id": self.send(body.get("recipients")).request_id, "status": "accepted"}
         )
+
+
+def _report_call(events: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+    """One report per call: as JSON, or as form data (URL-encoded or multipart), by msg_id."""
+    [report] = events
+    kind = int(str(report["msg_id"])[-1], 16) % 3
+    if kind == 0:
+        return json.dumps(report).encode(), {"Content-Type": "application/json"}
+    if kind == 1:
+        body = urlencode(report).encode()
+        return body, {"Content-Type": "application/x-www-form-urlencoded"}
+    boundary = "d7-report-" + str(report["msg_id"])[:8]
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in report.items()
+    ]
+    body = ("".join(parts) + f"--{boundary}--\r\n").encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
 def demo_simulator() -> D7Simulator:

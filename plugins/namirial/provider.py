@@ -20,6 +20,7 @@ from sms_delivery_providers.namirial.canary import NamirialCanary
 from sms_delivery_providers.namirial.discovery import NamirialDiscoverer
 from sms_delivery_providers.namirial.errors import error_for
 from sms_delivery_providers.namirial.message import parse_message
+from sms_delivery_providers.namirial.push import NamirialReceiver
 from sms_delivery_providers.namirial.reasons import REASONS
 from sms_delivery_providers.namirial.ref import NamirialRef
 
@@ -48,6 +49,7 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
     read_channels = frozenset({"rcs"})
     reports_segments = True
     batch_size: ClassVar[int] = 1
+    push = NamirialReceiver
     discovery = NamirialDiscoverer
     canary = NamirialCanary
 

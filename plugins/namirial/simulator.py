@@ -8,14 +8,19 @@ answers. The list endpoints answer newest first, ``count`` capped at 100,
 HTTP 500 ``{code, message}`` for a bad number or text and for the codes
 queued in :attr:`NamirialSimulator.send_errors`. Control endpoints under
 ``/_sim/`` create messages, swap the scenario and report the ground truth.
+Given a webhook URL (:meth:`push_to`), it posts a ``STATUS_UPDATE`` for each
+status change but the acceptance, with the push token in the URL, as
+Namirial's per-message webhooks do.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 import secrets
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +29,7 @@ from aiohttp import web
 from sms_delivery_exporter.testing import (
     Clock,
     FaultAnswers,
+    Pusher,
     Scenario,
     SimMessage,
     SimulatorBase,
@@ -108,6 +114,8 @@ class NamirialSimulator(SimulatorBase):
         """The reference key of the demo's messages (a key discovery may list)."""
         self.list_broken = False
         """When set, the list endpoints answer 200 with a body that has no messages list."""
+        self.push_token = secrets.token_urlsafe(24)
+        self.pusher = Pusher(self.factory, render=self._webhook, encode=_webhook_call)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -117,6 +125,7 @@ class NamirialSimulator(SimulatorBase):
         app.router.add_post("/api/Services/send", self._send)
         app.router.add_post("/_sim/messages", self._create)
         self.add_control_routes(app)
+        app.cleanup_ctx.append(self.pusher.context)
         return app
 
     def send(self, count: int = 1, **options: Any) -> list[SimMessage]:
@@ -124,6 +133,7 @@ class NamirialSimulator(SimulatorBase):
         created = [self.factory.create(**options) for _ in range(count)]
         for message in created:
             self.messages[message.id] = message
+            self.pusher.schedule(message)
         return created
 
     def demo_send(self) -> dict[str, str]:
@@ -138,9 +148,27 @@ class NamirialSimulator(SimulatorBase):
             "schedule": {"first_poll": "1s", "initial_interval": "1s", "max_interval": "10s"},
         }
 
-    def render(self, message: SimMessage) -> dict[str, Any]:
-        """The ``message`` object as Namirial returns it now."""
-        stage, changed_at = message.stage_at(self.clock())
+    def push_options(self) -> dict[str, Any]:
+        return {"token": self.push_token}
+
+    def push_to(self, url: str) -> None:
+        self.pusher.url = f"{url}?token={self.push_token}"
+
+    def _webhook(self, message: SimMessage, stage: str, when: float) -> dict[str, Any] | None:
+        """The STATUS_UPDATE of one status change (none for the acceptance)."""
+        if stage == "queued":
+            return None
+        return {
+            "id": str(uuid.UUID(int=self.factory.rng.getrandbits(128), version=4)),
+            "webhookConfigurationId": "sim-webhook",
+            "type": "STATUS_UPDATE",
+            "createdAt": datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds"),
+            "message": self.render(message, at=when),
+        }
+
+    def render(self, message: SimMessage, at: float | None = None) -> dict[str, Any]:
+        """The ``message`` object as Namirial returns it now (or at a time)."""
+        stage, changed_at = message.stage_at(self.clock() if at is None else at)
         provider: dict[str, Any] = {
             "name": "PROVIDER1",
             "id": message.id[::-1],
@@ -271,6 +299,12 @@ _SEND_ERROR_TEXTS = {
 def _send_error(code: int, message: str) -> web.Response:
     """Namirial's send API refuses with HTTP 500 and ``{code, message, details}``."""
     return web.json_response({"code": code, "message": message, "details": None}, status=500)
+
+
+def _webhook_call(events: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+    """Namirial posts one event per call."""
+    [event] = events
+    return json.dumps(event).encode(), {"Content-Type": "application/json"}
 
 
 def _iso(seconds: float) -> str:

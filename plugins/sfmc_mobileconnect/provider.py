@@ -33,8 +33,8 @@ from sms_delivery_providers.sfmc.auth import (
 )
 from sms_delivery_providers.sfmc.client import SfmcClient
 from sms_delivery_providers.sfmc.settings import SfmcSettings
+from sms_delivery_providers.sfmc.standard_codes import REASONS, classify, is_provisional
 from sms_delivery_providers.sfmc.timestamps import parse_cst
-from sms_delivery_providers.sfmc_mobileconnect.codes import REASONS, classify, is_provisional
 
 LEGACY_TOKEN_URL = "https://auth.exacttargetapis.com/v1/requestToken"  # noqa: S105 - a URL
 LEGACY_REST_URL = "https://www.exacttargetapis.com"

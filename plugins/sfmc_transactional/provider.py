@@ -21,6 +21,7 @@ from sms_delivery_providers.sfmc.settings import SfmcSchedule, SfmcSettings
 from sms_delivery_providers.sfmc_transactional.canary import SfmcTransactionalCanary
 from sms_delivery_providers.sfmc_transactional.discovery import SfmcNotSentDiscoverer
 from sms_delivery_providers.sfmc_transactional.message import parse_status
+from sms_delivery_providers.sfmc_transactional.push import EnsReceiver
 from sms_delivery_providers.sfmc_transactional.reasons import REASONS
 from sms_delivery_providers.sfmc_transactional.ref import SfmcTransactionalRef
 
@@ -52,6 +53,7 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
     reasons = frozenset(REASONS)
     final_statuses = FINAL_STATUSES | {Status.SENT}
     statuses = frozenset({Status.QUEUED, Status.SENT, Status.REJECTED})
+    push = EnsReceiver
     discovery = SfmcNotSentDiscoverer
     canary = SfmcTransactionalCanary
 

@@ -6,11 +6,20 @@ tell) or SMSNotSent with a statusCode, with ``info`` nested for some
 messages and at top level for others, and CST timestamps.
 ``GET /messaging/v1/sms/messages/?type=notSent&$pageSize=N&lastEventId=ID``
 is the feed of not-sent events after ``ID``, oldest first, each with its
-``eventID``, and ``lastEventID`` where the next page starts.
+``eventID``, and ``lastEventID`` where the next page starts. Given a callback
+URL (:meth:`push_to`), it posts ENS events (SmsSent, SmsTransient,
+SmsDelivered, SmsBounced, SmsNotSent) in signed batches, with the vendor's
+quirks (``Info`` capitalised, numbers as strings, a delivery labelled
+SmsTransient), and posts a lost batch again later, as ENS retries.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import secrets
 import time
 from typing import Any
 
@@ -18,6 +27,7 @@ from aiohttp import web
 
 from sms_delivery_exporter.testing import (
     Clock,
+    Pusher,
     Scenario,
     SimMessage,
     read_json_body,
@@ -30,14 +40,22 @@ from sms_delivery_providers.sfmc_transactional.reasons import CODES, MESSAGES
 _CODE_OF = {reason: code for code, reason in CODES.items()}
 _EVENTS = {"queued": "SMSQueued", "rejected": "SMSNotSent"}
 
-# One-time codes and notifications, as a healthy account sees them: this API stops at
-# "sent", so the only failures it shows are sends SFMC refuses (about 1.5%: opted-out,
-# unknown or held subscribers); a rare 429 or 5xx.
+BOUNCE_CODES = {
+    "undeliverable": 4500,
+    "expired": 4501,
+    "deleted": 4502,
+    "unknown_subscriber": 4504,
+    "invalid_destination": 4505,
+}
+# One-time codes and notifications, as a healthy account sees them: SFMC refuses about
+# 1.5% of sends (opted-out, unknown or held subscribers), carriers bounce about 1% (which
+# only ENS tells); a rare 429 or 5xx.
 DEMO_SCENARIO = Scenario(
     delivered=0.975,
     undelivered=0.01,
     rejected=0.015,
-    reasons={"unsubscribed": 3, "address_not_found": 2, "held": 1},
+    reasons={"undeliverable": 2, "unknown_subscriber": 1, "expired": 1},
+    rejected_reasons={"unsubscribed": 3, "address_not_found": 2, "held": 1},
     queue_seconds=0.5,
     latency_median=4.0,
     latency_sigma=0.8,
@@ -49,6 +67,13 @@ DEMO_SCENARIO = Scenario(
 def api_fate(message: SimMessage) -> str:
     """What this API can show: it never learns of delivery, only that the SMS was sent."""
     return "sent" if message.fate in ("delivered", "undelivered") else message.fate
+
+
+def ens_reason(message: SimMessage) -> str | None:
+    """The reason ENS conveys: a bounce's standard code, or a not-sent's statusCode."""
+    if message.fate == "undelivered":
+        return message.reason if message.reason in BOUNCE_CODES else "undeliverable"
+    return message.reason
 
 
 class TransactionalSimulator(SfmcSimulatorBase):
@@ -74,6 +99,16 @@ class TransactionalSimulator(SfmcSimulatorBase):
         """When set, sends are answered 202 with an errorcode for the recipient."""
         self.feed_positions: list[int] = []
         """The lastEventId of every read of the feed, in order."""
+        self.signature_key = secrets.token_urlsafe(24)
+        # ENS posts up to 1,000 events per call and retries what it could not deliver.
+        self.pusher = Pusher(
+            self.factory,
+            render=self._ens_event,
+            encode=self._ens_call,
+            batch=100,
+            redeliver_lost=True,
+            attempts=20,
+        )
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -83,6 +118,7 @@ class TransactionalSimulator(SfmcSimulatorBase):
         app.router.add_post("/messaging/v1/sms/messages/{key}", self._send_one)
         app.router.add_post("/_sim/messages", self._create)
         self.add_control_routes(app)
+        app.cleanup_ctx.append(self.pusher.context)
         return app
 
     def send(self, count: int = 1) -> list[SimMessage]:
@@ -91,6 +127,7 @@ class TransactionalSimulator(SfmcSimulatorBase):
             message = self.factory.create(channel="sms")
             message.id = f"tx-{message.id}"
             self.messages[message.id] = message
+            self.pusher.schedule(message)
             created.append(message)
         return created
 
@@ -98,6 +135,11 @@ class TransactionalSimulator(SfmcSimulatorBase):
         return {"message_key": self.send(1)[0].id}
 
     def truth(self) -> dict[str, Any]:
+        if self.pusher.url is not None:
+            # ENS tells what the status API cannot: deliveries and bounces.
+            return truth(
+                list(self.messages.values()), self.clock(), reason_of=ens_reason, segments=False
+            )
         return truth(
             list(self.messages.values()),
             self.clock(),
@@ -106,6 +148,62 @@ class TransactionalSimulator(SfmcSimulatorBase):
             segments=False,
             latency=False,
         )
+
+    def push_options(self) -> dict[str, Any]:
+        return {"signature_key": self.signature_key}
+
+    def push_to(self, url: str) -> None:
+        self.pusher.url = url
+
+    def verification_body(self, callback_id: str = "sim-callback") -> bytes:
+        """What ENS posts, unsigned, right after a callback is created."""
+        return json.dumps(
+            {"callbackId": callback_id, "verificationKey": "sim-" + callback_id}
+        ).encode()
+
+    def _ens_event(self, message: SimMessage, stage: str, when: float) -> dict[str, Any] | None:
+        """One ENS event of a status change, with the vendor's quirks now and then."""
+        if stage in ("queued", "read"):
+            return None
+        quirk = int(message.id[-3], 16) % 4
+        code: int | None = None
+        if stage == "sent":
+            kind, code = ("SmsTransient", 3000) if quirk == 0 else ("SmsSent", None)
+        elif stage == "delivered":
+            # A vendor sample labels a delivery SmsTransient: its code says what it is.
+            kind, code = ("SmsTransient" if quirk == 1 else "SmsDelivered"), 4000
+        elif stage == "undelivered":
+            kind, code = "SmsBounced", BOUNCE_CODES[ens_reason(message) or "undeliverable"]
+        else:
+            reason = message.reason or "other"
+            kind, code = "SmsNotSent", int(_CODE_OF.get(reason, "24"))
+        info: dict[str, Any] = {
+            "messageKey": message.id,
+            "to": message.number,
+            "subscriberKey": f"c-{message.id[-8:]}",
+        }
+        if code is not None:
+            info["statusCode"] = str(code) if quirk == 2 else code
+        if stage == "rejected":
+            info["statusMessage"] = MESSAGES.get(message.reason or "other", "Undocumented error")
+        stamp = int(when * 1000)
+        return {
+            "eventCategoryType": f"TransactionalSendEvents.{kind}",
+            "timestampUTC": str(stamp) if quirk == 2 else stamp,
+            "compositeId": f"{message.id[-6:]}.1.1",
+            "definitionKey": "sim-definition",
+            "mid": 100,
+            "eid": 100,
+            ("Info" if quirk == 3 else "info"): info,
+        }
+
+    def _ens_call(self, events: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(events).encode()
+        digest = hmac.new(self.signature_key.encode(), body, hashlib.sha256).digest()
+        return body, {
+            "Content-Type": "application/json",
+            "x-sfmc-ens-signature": base64.b64encode(digest).decode(),
+        }
 
     def render(self, message: SimMessage) -> dict[str, Any]:
         stage, changed_at = message.stage_at(self.clock())
@@ -167,6 +265,7 @@ class TransactionalSimulator(SfmcSimulatorBase):
             message = self.factory.create(channel="sms", number=to)
             message.id = key
             self.messages[key] = message
+            self.pusher.schedule(message)
         return web.json_response(
             {"requestId": f"r-{key[-12:]}", "errorcode": 0, "responses": [answer]}, status=202
         )

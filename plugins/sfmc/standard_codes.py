@@ -1,4 +1,4 @@
-"""MobileConnect standard status codes: canonical status, reason, and how they rank.
+"""MobileConnect standard status codes (also in ENS events): canonical status, reason, rank.
 
 The API lists a recipient's codes in the order carriers answered, so a
 recipient's state is its highest code, not its last. Numeric order is the

@@ -1,0 +1,118 @@
+"""A webhook event as the store keeps it until it is applied, and the key of its redeliveries.
+
+The kept text holds what the plugin read, never the body: no phone number
+reaches the store (a plugin never keys a message by a number in clear), and
+provider strings are cut to bounded lengths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sms_delivery_exporter.api import MAX_SEGMENTS, Observation, PushedEvent, Status
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""Made once: json.dumps with options makes an encoder per call."""
+MAX_TEXT = 64
+"""Longest provider status, code, reason, currency or country kept (plugins cut theirs too)."""
+
+
+@dataclass(slots=True)
+class KeptEvent:
+    """A webhook event read back from the store."""
+
+    id: int
+    account: str
+    ref_key: str
+    observation: Observation
+    received_at: float
+    event_time: float | None
+
+
+def kept(event: PushedEvent, ref_key: str) -> tuple[list[Any], str]:
+    """The fields the store keeps of an event (bounded, finite), and their text."""
+    seen = event.observation
+    fields = [
+        ref_key,
+        _cut(seen.key, 200),
+        seen.status.value,
+        _cut(seen.provider_status),
+        _cut(seen.code),
+        _cut(seen.reason),
+        _finite(seen.accepted_at),
+        _finite(seen.changed_at),
+        _cut(seen.channel),
+        seen.segments if _plausible_parts(seen.segments) else None,
+        _finite(seen.cost),
+        _cut(seen.currency),
+        _cut(seen.country),
+        int(seen.read),
+        _finite(event.event_time),
+    ]
+    return fields, _COMPACT.encode(fields)
+
+
+def decode(event_id: int, account: str, received_at: float, text: str) -> KeptEvent:
+    """An event as the store kept it."""
+    return restore(event_id, account, received_at, json.loads(text))
+
+
+def restore(event_id: int, account: str, received_at: float, fields: list[Any]) -> KeptEvent:
+    """An event from the fields kept of it (the same whether read back or just committed)."""
+    observation = Observation(
+        key=fields[1],
+        status=Status(fields[2]),
+        provider_status=fields[3] or "",
+        code=fields[4],
+        reason=fields[5],
+        accepted_at=fields[6],
+        changed_at=fields[7],
+        channel=fields[8] or "sms",
+        segments=fields[9],
+        cost=fields[10],
+        currency=fields[11],
+        country=fields[12],
+        read=bool(fields[13]),
+    )
+    return KeptEvent(event_id, account, fields[0], observation, received_at, fields[14])
+
+
+def dedupe_key(event: PushedEvent, ref_key: str) -> str:
+    """The same for every delivery of one event: the provider's id, else what it says."""
+    if event.event_id:
+        identity = "id\x1f" + event.event_id
+    else:
+        seen = event.observation
+        identity = "\x1f".join(
+            map(
+                str,
+                (
+                    ref_key,
+                    seen.key,
+                    seen.status.value,
+                    seen.provider_status,
+                    seen.code,
+                    seen.changed_at,
+                    seen.read,
+                    event.event_time,
+                ),
+            )
+        )
+    return hashlib.blake2b(identity.encode(), digest_size=16).hexdigest()
+
+
+def _cut(text: str | None, limit: int = MAX_TEXT) -> str | None:
+    return None if text is None else str(text)[:limit]
+
+
+def _finite(value: float | None) -> float | None:
+    """Infinity or NaN would poison a latency or a cost: unknown instead."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _plausible_parts(segments: object) -> bool:
+    return type(segments) is int and 0 <= segments <= MAX_SEGMENTS
