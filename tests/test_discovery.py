@@ -28,6 +28,7 @@ from sms_delivery_providers.namirial.provider import NamirialProvider
 from sms_delivery_providers.namirial.simulator import NamirialSimulator
 from tests.conftest import API_KEY, FakeClock
 from tests.helpers import make_config, namirial_account, parse_samples, total, wait_for
+from tests.push_helpers import start_pushed
 
 Start = Callable[..., Any]
 ALL_DELIVERED = Scenario(delivered=1, undelivered=0, rejected=0)
@@ -232,6 +233,15 @@ class TestExporter:
             client, "sms_messages_tracked_from_discovery_total", account="eu", feed="reference"
         )
         assert 130 <= discovered <= 150  # the registered ones, whoever was first
+        # Each final counted once, by how it was learned: most by the list answers.
+        by_list = await _value(
+            client, "sms_messages_final_by_source_total", account="eu", source="discovery"
+        )
+        by_poll = await _value(
+            client, "sms_messages_final_by_source_total", account="eu", source="poll"
+        )
+        assert by_list + by_poll == 150
+        assert by_list > 75
         assert await _value(client, "sms_discovery_pages_total", result="error") == 0
         assert await _value(client, "sms_discovery_last_success_timestamp_seconds") > 0
         # The list answers were the observations: far fewer status calls than messages.
@@ -338,3 +348,41 @@ class TestPhoneNumbers:
             stored = "\n".join(map(str, rows))
         assert stored
         assert digits not in stored
+
+
+class TestWithPush:
+    """Registered, pushed and discovered: each message one, each final counted once."""
+
+    async def test_each_message_once_whoever_told(
+        self, tmp_path: Path, serve: Start, start_exporter: Start
+    ) -> None:
+        pushed = await start_pushed(
+            tmp_path,
+            serve,
+            start_exporter,
+            "namirial",
+            push={"track_unregistered": True},
+            discovery={"references": ["orders"], "interval": "1s"},
+        )
+        simulator = pushed.simulator
+        assert isinstance(simulator, NamirialSimulator)
+        simulator.demo_reference = "orders"
+        await pushed.post(pushed.register(20))  # registered, pushed and discovered
+        for _ in range(30):
+            simulator.demo_send()  # pushed and discovered only
+        fates: dict[str, float] = {}
+        for message in simulator.messages.values():
+            fates[message.fate] = fates.get(message.fate, 0) + 1
+        client = pushed.client
+
+        async def all_final() -> bool:
+            finals = await _value(client, "sms_messages_final_total", account="acct")
+            return finals == 50
+
+        await wait_for(all_final, what="50 finals")
+        assert await _value(client, "sms_messages_tracked_total", account="acct") == 50
+        for fate, count in fates.items():
+            got = await _value(client, "sms_messages_final_total", account="acct", status=fate)
+            assert got == count, fate
+        by_source = await _value(client, "sms_messages_final_by_source_total", account="acct")
+        assert by_source == 50

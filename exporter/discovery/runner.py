@@ -158,7 +158,7 @@ class AccountDiscovery:
             accepted = next((o.accepted_at for o in observations if o.accepted_at), None)
             submitted = accepted or message.sent_at or now
             due = DueRef(0, key, "", submitted, 0, None, "")
-            update, deltas = self.tracker.report(due, message.report, now)
+            update, deltas = self.tracker.report(due, message.report, now, source="discovery")
             record = self.tracker.recorder("")
             record.discovered(feed.kind)
             refs.append(

@@ -161,9 +161,9 @@ def zero_series(account: Account, app_labels: tuple[str, ...]) -> list[Delta]:
     """Every series an account can report, at 0, so that ratios work from the start.
 
     Series of what the account cannot report (segments, cost, delivery latency,
-    statuses it never gives, finals learned by push without push) are not
-    created: unknown is not zero. With push on, an account may report statuses
-    and reasons its provider's polled API cannot.
+    statuses it never gives, finals learned by push without push, or by discovery
+    without a ``discovery:`` block) are not created: unknown is not zero. With push
+    on, an account may report statuses and reasons its provider's polled API cannot.
     """
     provider = account.provider
     base = (provider.name, account.name)
@@ -177,7 +177,8 @@ def zero_series(account: Account, app_labels: tuple[str, ...]) -> list[Delta]:
         *(
             (FINAL_BY_SOURCE, (*base, source), 0.0)
             for source in SOURCES
-            if push or source != "push"
+            if (push or source != "push")
+            and (account.discovery is not None or source != "discovery")
         ),
         *(
             (IN_FLIGHT, (*base, status.value, *app_labels), 0.0)
