@@ -353,15 +353,18 @@ class TestPhoneNumbers:
 class TestWithPush:
     """Registered, pushed and discovered: each message one, each final counted once."""
 
+    @pytest.mark.parametrize("track_unregistered", [True, False])
     async def test_each_message_once_whoever_told(
-        self, tmp_path: Path, serve: Start, start_exporter: Start
+        self, tmp_path: Path, serve: Start, start_exporter: Start, track_unregistered: bool
     ) -> None:
+        """Webhooks that track what nobody registered, or that wait for a registration
+        (which discovery then makes): 50 messages, 50 finals, whatever came first."""
         pushed = await start_pushed(
             tmp_path,
             serve,
             start_exporter,
             "namirial",
-            push={"track_unregistered": True},
+            push={"track_unregistered": track_unregistered},
             discovery={"references": ["orders"], "interval": "1s"},
         )
         simulator = pushed.simulator
