@@ -8,6 +8,7 @@ nothing; a batch handed back is due again at once; one of them leads.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ import psycopg
 import pytest
 
 from sms_delivery_exporter.config import StoreConfig
+from sms_delivery_exporter.outcomes import Catalogue, OutcomeBook
+from sms_delivery_exporter.push.applier import PushApplier
 from sms_delivery_exporter.store import (
     DueRef,
     Leadership,
@@ -161,6 +164,31 @@ class TestStaleResults:
         assert final_count(await slow.series()) == 1.0
 
 
+SENT = ("sms_messages_sent_seen_total", "{}")
+
+
+def sent(row: DueRef) -> RefUpdate:
+    """The ref's message seen sent by a webhook: still open, one series row."""
+    return RefUpdate(
+        row.id,
+        '{"":["sent","sms",0,null]}',
+        row.polls,
+        None,
+        1000.0,
+        None,
+        version=row.version,
+        rows=[(*SENT, 1.0)],
+    )
+
+
+async def waiting_on_locks(connection: psycopg.AsyncConnection[Any], count: int) -> bool:
+    cursor = await connection.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    )
+    row = await cursor.fetchone()
+    return row is not None and row[0] == count
+
+
 def event(key: str, received_at: float = 1.0) -> NewPushEvent:
     return NewPushEvent("a", key, received_at, '{"ref":"x"}')
 
@@ -216,18 +244,16 @@ class TestWebhookInbox:
                     for store in (one, two)
                 ]
 
-                async def both_waiting() -> bool:
-                    cursor = await locker.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    )
-                    row = await cursor.fetchone()
-                    return row is not None and row[0] == 2
-
-                await wait_for(both_waiting, timeout=10, what="both commits waiting on the ref")
+                await wait_for(
+                    lambda: waiting_on_locks(locker, 2),
+                    timeout=10,
+                    what="both commits waiting on the ref",
+                )
             first, second = await asyncio.gather(*racing)
-        # One applied it; the other saw the ref moved (its event to be read again).
-        assert sorted([first.applied, second.applied], key=len) == [set(), {kept}]
-        assert first.stale == second.stale == set()
+        # One applied it; the other waited for its commit and found the event applied.
+        winner, loser = (first, second) if first.applied else (second, first)
+        assert (winner.applied, winner.stale) == ({kept}, set())
+        assert (loser.rows, loser.applied, loser.stale) == ([], set(), {kept})
         assert final_count(await one.series()) == 1.0
 
     async def test_a_webhook_on_a_ref_another_replica_polls_waits(self, open_store: Open) -> None:
@@ -247,6 +273,60 @@ class TestWebhookInbox:
         done = await pusher.apply_push([], [(kept, 0)])
         assert done.applied == {kept}
         assert final_count(await poller.series()) == 1.0
+
+    async def test_an_event_pruned_meanwhile_is_done_with(self, open_store: Open) -> None:
+        """A replica still holding an event another applied and the pruner has forgotten
+        since (its dedupe window passed): nothing changes, and it is not retried forever."""
+        one, two = await open_store(), await open_store()
+        await one.insert_refs([new("x", 1000)])
+        [kept] = await one.add_push_events([event("k1", received_at=1.0)])
+        assert kept is not None
+        [found] = await one.find_refs("a", ["x"])
+        assert (await one.apply_push([sent(found.ref)], [(kept, found.ref.id)])).applied == {kept}
+        assert await one.prune_push_events("a", received_before=10.0) == 1
+        [again] = await two.find_refs("a", ["x"])
+        late = await two.apply_push([sent(again.ref)], [(kept, again.ref.id)])
+        assert (late.rows, late.applied, late.stale) == ([], set(), {kept})
+        [after] = await two.find_refs("a", ["x"])
+        assert after.ref.version == again.ref.version  # the ref untouched
+        assert (await two.apply_push([], [(kept, 0)])).stale == {kept}
+        assert sum(v for n, _, v in await one.series() if n == SENT[0]) == 1.0
+
+    async def test_a_mark_without_a_ref_racing_an_update_with_one(
+        self, open_store: Open, postgres_url: str
+    ) -> None:
+        """Replica a gives up on an event (no ref registered in its grace) while b, which
+        found the ref registered just in time, applies it: one of the two, never both."""
+        a, b = await open_store(), await open_store()
+        [kept] = await a.add_push_events([event("k1")])
+        assert kept is not None
+        await b.insert_refs([new("x", 1000)])
+        [found] = await b.find_refs("a", ["x"])
+        async with await psycopg.AsyncConnection.connect(postgres_url) as locker:
+            async with locker.transaction():
+                await locker.execute("SELECT 1 FROM push_events WHERE id = %s FOR UPDATE", (kept,))
+                gives_up = asyncio.ensure_future(a.apply_push([], [(kept, 0)]))
+                await wait_for(lambda: waiting_on_locks(locker, 1), timeout=10, what="a waiting")
+                applies = asyncio.ensure_future(
+                    b.apply_push([delivered(found.ref)], [(kept, found.ref.id)])
+                )
+                await wait_for(lambda: waiting_on_locks(locker, 2), timeout=10, what="b waiting")
+            first, second = await asyncio.gather(gives_up, applies)
+        assert first.applied == {kept}
+        assert (second.rows, second.applied, second.stale) == ([], set(), {kept})
+        [after] = await b.find_refs("a", ["x"])
+        assert after.next_poll_at is not None and final_count(await a.series()) == 0.0
+
+    async def test_a_replica_leaves_events_of_accounts_it_does_not_know(
+        self, open_store: Open
+    ) -> None:
+        """During a rolling update one replica may not know an account yet: the events
+        another replica kept for it stay pending for a replica that does."""
+        keeper, behind = await open_store(), await open_store()
+        [kept] = await keeper.add_push_events([event("k1", received_at=time.time())])
+        applier = PushApplier(store=behind, book=OutcomeBook(Catalogue()))
+        await applier._resume()  # what its start does, with no account "a" configured
+        assert [row.id for row in await keeper.pending_push_events()] == [kept]
 
     async def test_left_over_events_and_pruning(self, open_store: Open) -> None:
         store = await open_store()

@@ -43,6 +43,9 @@ ROUND = 2_000
 GATHER = 0.05
 """Seconds a round waits for more events to come, as the poll writer does."""
 RETRY_AFTER_FAILURE = 1.0
+ORPHAN_AGE = 86_400.0
+"""With a store shared by replicas, an event of an account this replica does not know
+(or cannot read) is left to the others this long before it is dropped."""
 FIRST_LOOK_AGAIN = 0.25
 """An event of a ref not registered yet looks again after this, then after its age doubles."""
 
@@ -166,10 +169,12 @@ class PushApplier:
                     event = decode(row.id, row.account, row.received_at, row.event)
                 except (ValueError, KeyError, TypeError, IndexError):
                     event = None
-                if event is None or row.account not in self._accounts:
-                    orphans.append(row.id)
-                else:
+                if event is not None and row.account in self._accounts:
                     kept.append(event)
+                elif self._store.lease is None or row.received_at < self._clock() - ORPHAN_AGE:
+                    orphans.append(row.id)
+                # else: another replica's (its config or version newer than this one's
+                # during a rolling update): left for a replica that knows it.
             self._take(kept)
             if orphans:
                 dropped += len(orphans)

@@ -304,7 +304,10 @@ class PostgresStore:
             "event_ref": [ref_id for _, ref_id in events],
         }
         found: dict[str, set[int]] = {"applied": set(), "stale": set(), "ref": set()}
-        for kind, some_id in await self._fetch(sql.APPLY_PUSH, params, write=True):
+        rows_out, _ = await self._run(
+            sql.APPLY_PUSH, params, write=True, fetch=True, first=sql.LOCK_PUSH_EVENTS
+        )
+        for kind, some_id in rows_out:
             found[kind].add(some_id)
         done = found["ref"]
         committed = [*rows, *(row for u in updates if u.id in done for row in u.rows)]
@@ -336,18 +339,31 @@ class PostgresStore:
         return None if value is None else float(value)
 
     async def _run(
-        self, query: LiteralString, params: dict[str, Any], *, write: bool, fetch: bool
+        self,
+        query: LiteralString,
+        params: dict[str, Any],
+        *,
+        write: bool,
+        fetch: bool,
+        first: LiteralString | None = None,
     ) -> tuple[list[tuple[Any, ...]], int]:
         """One statement on a pooled connection; a deadlock or serialization failure (the
-        statement was rolled back whole) is run again at once."""
+        statement was rolled back whole) is run again at once. ``first``: a statement run
+        before it in one transaction (taking row locks), with the same parameters."""
         pool = self._pool
         if pool is None:
             raise StoreError("the store is not open")
         for attempt in range(len(_RETRIED) + 2):
             try:
                 async with pool.connection() as connection:
-                    cursor = await connection.execute(query, params)
-                    result = (await cursor.fetchall() if fetch else [], cursor.rowcount)
+                    if first is None:
+                        cursor = await connection.execute(query, params)
+                        result = (await cursor.fetchall() if fetch else [], cursor.rowcount)
+                    else:
+                        async with connection.transaction():
+                            await connection.execute(first, params)
+                            cursor = await connection.execute(query, params)
+                            result = (await cursor.fetchall() if fetch else [], cursor.rowcount)
             except PoolTimeout:
                 self._unreachable("no connection to the database could be had")
             except psycopg.Error as exc:

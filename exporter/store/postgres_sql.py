@@ -154,7 +154,14 @@ FROM unnest(ARRAY['refs', 'series', 'label_values', 'probe', 'leader', 'push_eve
 # Webhooks. Any replica may receive an account's calls, and any replica may apply
 # an event kept by one that died: an event is applied by the commit that marks it,
 # and that commit changes a ref only at the version the applier read and only if
-# none of the events it applies to the ref was applied since (by another replica).
+# none of the events it applies to the ref was applied since (by another replica),
+# or pruned since (applied long ago). The events' rows are locked first, in id
+# order, in the same transaction: APPLY_PUSH's snapshot is then taken after any
+# other replica's commit of them, so its ``stale`` sees that commit.
+
+LOCK_PUSH_EVENTS = """
+SELECT id FROM push_events WHERE id = ANY(%(event_id)s::bigint[]) ORDER BY id FOR UPDATE
+"""
 
 ADD_PUSH_EVENTS = """
 INSERT INTO push_events (account, dedupe_key, received_at, event)
@@ -183,7 +190,8 @@ APPLY_PUSH = (
     SELECT * FROM unnest(%(event_id)s::bigint[], %(event_ref)s::bigint[]) AS e(id, ref)
 ),
 stale AS (
-    SELECT e.id, e.ref FROM events AS e JOIN push_events AS p ON p.id = e.id WHERE p.applied
+    SELECT e.id, e.ref FROM events AS e LEFT JOIN push_events AS p ON p.id = e.id
+    WHERE p.id IS NULL OR p.applied
 ),
 done AS (
 """
