@@ -10,7 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import economy, fairness, hostile, intake, push, replicas, scale, scrape, throughput
+from bench import (
+    discovery,
+    economy,
+    fairness,
+    hostile,
+    intake,
+    push,
+    replicas,
+    scale,
+    scrape,
+    throughput,
+)
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "throughput": throughput.run,
@@ -22,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "hostile": hostile.run,
     "replicas": replicas.run,
     "push": push.run,
+    "discovery": discovery.run,
 }
 
 

@@ -18,19 +18,27 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from sms_delivery_exporter import __version__
+from sms_delivery_exporter.api import GENERIC_SEND_ERRORS, ProviderHttp
 from sms_delivery_exporter.api.http import AttemptCountingRequest
-from sms_delivery_exporter.config import Config
+from sms_delivery_exporter.canary import AccountCanary
+from sms_delivery_exporter.config import Account, Config
+from sms_delivery_exporter.discovery import AccountDiscovery
 from sms_delivery_exporter.intake.registrar import Intake, intake_counter
 from sms_delivery_exporter.metrics import (
     AccountHealth,
     BuildInfoCollector,
+    CanaryCollector,
+    CanaryStats,
     CountersCollector,
+    DiscoveryCollector,
+    DiscoveryHealth,
     Exposition,
     HealthCollector,
     PushCollector,
@@ -40,7 +48,13 @@ from sms_delivery_exporter.metrics import (
     build_info,
 )
 from sms_delivery_exporter.outcomes import Catalogue, OutcomeBook, OutcomeRenderer
-from sms_delivery_exporter.polling import AccountPoller, Writer, build_poller, prune_forever
+from sms_delivery_exporter.polling import (
+    AccountPoller,
+    RateLimiter,
+    Writer,
+    build_poller,
+    prune_forever,
+)
 from sms_delivery_exporter.push.applier import Applying, PushApplier
 from sms_delivery_exporter.push.handshake import Handshakes
 from sms_delivery_exporter.push.inbox import Inbox
@@ -80,6 +94,8 @@ class Parts:
     push: PushHost
     leadership: Leadership
     pollers: dict[str, AccountPoller] = field(default_factory=dict)
+    discovery: dict[str, DiscoveryHealth] = field(default_factory=dict)
+    canaries: dict[str, CanaryStats] = field(default_factory=dict)
 
 
 PARTS = web.AppKey("parts", Parts)
@@ -108,6 +124,16 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
         )
         for name, account in config.accounts.items()
     }
+    discovery = {
+        name: DiscoveryHealth(account.provider.name, name)
+        for name, account in config.accounts.items()
+        if account.discovery is not None
+    }
+    canaries = {
+        name: _canary_stats(account)
+        for name, account in config.accounts.items()
+        if account.canary_on
+    }
     stats = SelfStats()
     push = PushHost(
         accounts=config.accounts,
@@ -117,6 +143,8 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
         clock=clock,
     )
     registry = CollectorRegistry()
+    registry.register(DiscoveryCollector(discovery))
+    registry.register(CanaryCollector(canaries))
     registry.register(HealthCollector(healths, clock, serves_shared=lambda: leadership.leading))
     registry.register(CountersCollector(counts))
     registry.register(PushCollector(push.healths))
@@ -141,6 +169,8 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
         push=push,
         leadership=leadership,
         pollers=pollers,
+        discovery=discovery,
+        canaries=canaries,
     )
     app = web.Application(client_max_size=client_max_size(config))
     app[PARTS] = parts
@@ -151,7 +181,17 @@ def create_app(config: Config, *, clock: Clock = time.time) -> web.Application:
     app[PUSH] = push
     app[REFRESH] = lambda: _refresh(parts)
     app.cleanup_ctx.extend(
-        [_store, _store_watch, _leadership, _http_session, _writer, _polling, _webhooks, _pruning]
+        [
+            _store,
+            _store_watch,
+            _leadership,
+            _http_session,
+            _writer,
+            _polling,
+            _webhooks,
+            _discovering,
+            _pruning,
+        ]
     )
     add_routes(app, config)
     return app
@@ -278,6 +318,39 @@ async def _keep_running(
             await asyncio.sleep(1.0)
 
 
+def _canary_stats(account: Account) -> CanaryStats:
+    capability = account.provider.canary
+    reasons = capability.reasons if capability is not None else frozenset()
+    assert account.canary is not None
+    return CanaryStats(
+        account.provider.name,
+        account.name,
+        tuple(sorted(reasons | GENERIC_SEND_ERRORS)),
+        account.canary.deadline,
+    )
+
+
+async def _discovering(app: web.Application) -> AsyncIterator[None]:
+    """Each account's discovery and canary, beside its poller (stopped before it)."""
+    parts = app[PARTS]
+    loops: list[tuple[str, Callable[[], Any]]] = []
+    for name, account in parts.config.accounts.items():
+        poller = parts.pollers[name]
+        discovery = _account_discovery(parts, account, poller)
+        if discovery is not None:
+            loops.append((f"discover {name}", discovery.run))
+        canary = _account_canary(parts, account, poller, app[SESSION])
+        if canary is not None:
+            loops.append((f"canary {name}", canary.run))
+    tasks = [asyncio.create_task(_keep_running(run, name), name=name) for name, run in loops]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _webhooks(app: web.Application) -> AsyncIterator[None]:
     """The inbox that keeps webhook events before their answer, and the applier that applies
     them (also those a stop or a crash left unapplied) to refs the pollers keep off meanwhile."""
@@ -303,6 +376,52 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _account_discovery(
+    parts: Parts, account: Account, poller: AccountPoller
+) -> AccountDiscovery | None:
+    capability = account.provider.discovery
+    if capability is None or account.discovery is None:
+        return None
+    return AccountDiscovery(
+        account=account,
+        settings=account.discovery,
+        discoverer=capability(account.settings, account.discovery, poller.provider.http),
+        tracker=poller.tracker,
+        governor=poller.governor,
+        store=parts.store,
+        book=parts.book,
+        health=parts.discovery[account.name],
+        wake=poller.wake,
+        leading=lambda: parts.leadership.leading,
+        clock=parts.clock,
+    )
+
+
+def _account_canary(
+    parts: Parts, account: Account, poller: AccountPoller, session: aiohttp.ClientSession
+) -> AccountCanary | None:
+    capability = account.provider.canary
+    if capability is None or account.canary is None or not account.canary.enabled:
+        return None
+    # Sends have an HTTP client of their own: a refused send is not a failing status API.
+    http = ProviderHttp(
+        session,
+        limiter=RateLimiter(1.0, burst=1),
+        timeout=account.settings.timeout,
+        observe=lambda code, seconds: None,
+    )
+    return AccountCanary(
+        account=account.name,
+        settings=account.canary,
+        canary=capability(account.settings, account.canary, http),
+        provider=poller.provider,
+        stats=parts.canaries[account.name],
+        store=parts.store,
+        leading=lambda: parts.leadership.leading,
+        clock=parts.clock,
+    )
 
 
 async def _pruning(app: web.Application) -> AsyncIterator[None]:

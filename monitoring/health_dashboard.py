@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monitoring.canary_dashboard import CANARY_AND_DISCOVERY
 from monitoring.grafana import (
     ACCOUNT_LEGEND,
     SCOPE_INSTANCE,
@@ -377,4 +378,4 @@ EXPORTER = Row(
     ),
 )
 
-ROWS = (PROVIDER_API, PAUSES, WEBHOOKS, ERRORS, EXPORTER)
+ROWS = (PROVIDER_API, PAUSES, WEBHOOKS, ERRORS, CANARY_AND_DISCOVERY, EXPORTER)

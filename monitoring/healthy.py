@@ -24,7 +24,8 @@ HEADER = """\
 # `up` drops to 0 now and then), d7 rejects about 2% for insufficient credit and
 # accounts pause briefly for 429s and backoff; namirial-demo and d7-demo take webhooks,
 # which tell all but 3 final statuses a minute (the safety net finds those), with a
-# refused call now and then. No alert may fire or be pending.
+# refused call now and then; namirial's canary misses its deadline once an hour and its
+# discovery walks every minute. No alert may fire or be pending.
 """
 
 
@@ -135,6 +136,15 @@ def _series(account: Account, index: int) -> list[tuple[str, str, str]]:
         ]
     else:
         out.append(("sms_messages_final_by_source_total", 'source="poll"', f"0+{finals}x{n}"))
+    if account.provider == "namirial":
+        # A canary every 5 minutes, one an hour late; discovery walking every minute.
+        hourly = " ".join(str(minute // 60) for minute in range(n + 1))
+        out += [
+            ("sms_canary_results_total", 'result="delivered"', f"0+0.2x{n}"),
+            ("sms_canary_results_total", 'result="timeout"', hourly),
+            ("sms_canary_results_total", 'result="send_error"', f"0x{n}"),
+            ("sms_discovery_last_success_timestamp_seconds", 'feed="reference"', f"0+60x{n}"),
+        ]
     delivered = account.finals.get("delivered")
     if delivered:
         for le, count in (("10.0", delivered - 5), ("60.0", delivered - 1), ("+Inf", delivered)):

@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from monitoring.alert import Alert
+from monitoring.canary_alerts import canary_alerts
 from monitoring.health_alerts import health_alerts
 from monitoring.push_alerts import push_alerts
 from monitoring.settings import Settings
@@ -27,7 +28,12 @@ HEADER = """\
 
 
 def alerts(settings: Settings) -> list[Alert]:
-    return [*delivery_alerts(settings), *health_alerts(settings), *push_alerts(settings)]
+    return [
+        *delivery_alerts(settings),
+        *health_alerts(settings),
+        *push_alerts(settings),
+        *canary_alerts(settings),
+    ]
 
 
 def groups(settings: Settings) -> list[dict[str, Any]]:

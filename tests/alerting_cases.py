@@ -23,6 +23,7 @@ from typing import Any
 from sms_delivery_exporter.cli.demo import OBJECTIVES, RATES
 from sms_delivery_exporter.testing import DemoSimulator, Scenario
 from sms_delivery_providers.d7.simulator import D7Simulator
+from sms_delivery_providers.namirial.simulator import NamirialSimulator
 from sms_delivery_providers.sfmc.simulator_auth import SfmcSimulatorBase
 
 SCALE = 1 / 60
@@ -164,6 +165,18 @@ def balance_spent(simulator: DemoSimulator) -> None:
     """D7's balance reaches 0; status calls still answer."""
     assert isinstance(simulator, D7Simulator)
     simulator.balance = 0.0
+
+
+def sends_refused(simulator: DemoSimulator) -> None:
+    """Namirial's send API refuses every send from now on (anti-flooding, code 60)."""
+    assert isinstance(simulator, NamirialSimulator)
+    simulator.send_errors[:] = [60] * 100_000
+
+
+def lists_broken(simulator: DemoSimulator) -> None:
+    """Namirial's list endpoints answer a body without a messages list."""
+    assert isinstance(simulator, NamirialSimulator)
+    simulator.list_broken = True
 
 
 def secret_rotated(simulator: DemoSimulator) -> None:
@@ -451,7 +464,44 @@ PUSH_FAULTS = (
     ),
 )
 
-CASES = (*CONTROLS, *NEAR_MISSES, *EARLY, *FAULTS, *PUSH_FAULTS)
+
+CANARY = {
+    "enabled": True,
+    "to": "+393331234567",
+    "username": "canary",
+    "password": "canary-password",
+    # Scaled: every 5 minutes, a 2-minute deadline.
+    "interval": "5s",
+    "allow_fast": True,
+    "deadline": "2s",
+}
+"""A canary block; the world points ``send_url`` at the account's simulator."""
+DISCOVERY = {"references": ["app-orders"], "interval": "1s"}
+"""A discovery block; the world has the account's demo messages carry this reference."""
+
+PROBES = (
+    Case(
+        "canary",
+        "namirial",
+        1,
+        "the send API refuses every canary (anti-flooding) while the account's traffic is "
+        "healthy: the canary pages; before, delivered canaries and discovery stay quiet",
+        act=sends_refused,
+        config={"delivery_objective": 0.95, "canary": CANARY, "discovery": DISCOVERY},
+        expect=(page("SMSCanaryFailing"),),
+    ),
+    Case(
+        "discovery",
+        "namirial",
+        1,
+        "the list endpoint's answers become unreadable: discovery goes stale, a ticket",
+        act=lists_broken,
+        config={"delivery_objective": 0.95, "discovery": DISCOVERY},
+        expect=(ticket("SMSDiscoveryStale", feed="reference"),),
+    ),
+)
+
+CASES = (*CONTROLS, *NEAR_MISSES, *EARLY, *FAULTS, *PUSH_FAULTS, *PROBES)
 BY_ACCOUNT = {case.account: case for case in CASES}
 EXPORTER_ALERTS = (page("SMSExporterDown", instance="a"), page("SMSExporterAbsent"))
 """Alerts about exporters rather than accounts: instance a is stopped, then no target is left."""

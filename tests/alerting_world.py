@@ -24,6 +24,7 @@ from aiohttp import web
 from monitoring.rules import render
 from monitoring.settings import Settings
 from sms_delivery_exporter.testing import DemoSimulator, Scenario, demo_simulators
+from sms_delivery_providers.namirial.simulator import NamirialSimulator
 from tests.alerting_cases import CASES, RECEIVERS, SAFETY_NET, SCALE, Case
 from tests.helpers import make_config, wait_for
 from tests.processes import ExporterProcess
@@ -187,6 +188,11 @@ class World:
             self.urls[case.account] = await self._serve(simulator.app())
             self.rates[case.account] = case.rate
         webhooks = await self._serve(self.webhooks.app())
+        for case in CASES:
+            discovery = case.block().get("discovery")
+            simulator = self.simulators[case.account]
+            if discovery and isinstance(simulator, NamirialSimulator):
+                simulator.demo_reference = discovery["references"][0]
         for instance in ("a", "b"):
             accounts = {
                 case.account: self._account(case) for case in CASES if instance in case.instances
@@ -227,6 +233,8 @@ class World:
         }
         if case.push:
             block["push"] = {**(simulator.push_options() or {}), "safety_net": SAFETY_NET}
+        if "canary" in block:  # its canary sends to its simulator
+            block["canary"] = {**block["canary"], "send_url": self.urls[case.account]}
         return block
 
     async def _serve(self, app: web.Application) -> str:

@@ -309,6 +309,15 @@ async def test_refused_webhooks_open_a_ticket(world: World, session: aiohttp.Cli
     assert refused
 
 
+async def test_refused_canaries_page(world: World, session: aiohttp.ClientSession) -> None:
+    page = await arrives(world, session, "canary", BY_ACCOUNT["canary"].expect[0])
+    assert "none was delivered" in page.annotations["description"]
+
+
+async def test_stale_discovery_opens_a_ticket(world: World, session: aiohttp.ClientSession) -> None:
+    await arrives(world, session, "discovery", BY_ACCOUNT["discovery"].expect[0])
+
+
 async def test_one_instance_down_pages_and_leaves_the_other_loud(
     world: World, session: aiohttp.ClientSession
 ) -> None:

@@ -53,6 +53,10 @@ class TestValid:
             "SFMC_CLIENT_ID": "id",
             "SFMC_CLIENT_SECRET": "secret",
             "D7_API_TOKEN": "d7",
+            "NAMIRIAL_DISCOVERY_NUMBER": "+393331234567",
+            "CANARY_NUMBER": "+393331234568",
+            "NAMIRIAL_SEND_USER": "canary",
+            "NAMIRIAL_SEND_PASSWORD": "secret",
             "NAMIRIAL_PUSH_TOKEN": "p" * 32,
             "PATH": "/usr/bin:/bin",
         }
@@ -61,6 +65,9 @@ class TestValid:
         assert "OK" in result.stdout
         for provider in ("namirial", "sfmc_transactional", "sfmc_mobileconnect", "d7"):
             assert f"provider {provider}," in result.stdout
+        assert "discovery every 30s" in result.stdout
+        assert "canary configured, not enabled" in result.stdout
+        assert "+39333" not in result.stdout
         assert "webhooks at /api/v1/push/namirial-eu (token)" in result.stdout
         assert "p" * 32 not in result.stdout
 

@@ -154,6 +154,15 @@ async def test_every_metric_named_is_exposed(
             "initial_interval": "100ms",
             "max_interval": "300ms",
         }
+        if name == "namirial":  # the canary and discovery series, with their simulator
+            block["discovery"] = {"references": ["demo"], "interval": "1s"}
+            block["canary"] = {
+                "enabled": True,
+                "to": "+393331234567",
+                "send_url": url,
+                "username": "canary",
+                "password": "canary-password",
+            }
         if simulator.push_options() is not None:
             block["push"] = simulator.push_options()
         accounts[name] = block

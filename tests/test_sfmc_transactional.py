@@ -21,10 +21,8 @@ from sms_delivery_exporter.config import ConfigError, parse_config
 from sms_delivery_exporter.testing import Scenario
 from sms_delivery_providers.sfmc.auth import parse_v2_token
 from sms_delivery_providers.sfmc.timestamps import parse_cst
-from sms_delivery_providers.sfmc_transactional.provider import (
-    SfmcTransactionalProvider,
-    parse_status,
-)
+from sms_delivery_providers.sfmc_transactional.message import parse_status
+from sms_delivery_providers.sfmc_transactional.provider import SfmcTransactionalProvider
 from sms_delivery_providers.sfmc_transactional.ref import SfmcTransactionalRef
 from sms_delivery_providers.sfmc_transactional.simulator import TransactionalSimulator
 from tests.conftest import FakeClock

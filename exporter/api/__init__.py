@@ -54,7 +54,11 @@ names (1.1: :class:`CallGate`, :class:`Probe`, ``Provider.probe``, ``statuses``,
 :class:`SafetyNetSchedule`, ``PushSettings.registration_grace``, ``dedupe_window``,
 ``max_body_bytes``, ``confirm_after`` and ``safety_net``, ``PushReceiver.credential``, ``statuses``,
 ``final_statuses`` and ``reasons``, ``PushHandshake.reference``, and the readers
-:func:`push_json`, :func:`push_form`, :func:`token_matches`, :func:`hmac_matches`); a major
+:func:`push_json`, :func:`push_form`, :func:`token_matches`, :func:`hmac_matches`; 1.3:
+discovery implemented: :class:`DiscoveryFeed`, :data:`FEED_KINDS`, ``DiscoverySettings.interval``
+and ``max_pages``, ``DiscoveryPage.position``, ``Discoverer.walks_back``; and the canary:
+``Provider.canary``, :class:`Canary`, :class:`CanarySettings`, :class:`CanarySendFailed`,
+:data:`E164`, :data:`MIN_INTERVAL`, :data:`GENERIC_SEND_ERRORS`); a major
 version changes or removes them. Depend on the distribution
 ``sms-delivery-exporter`` with a range that keeps the major version you built
 against. Simulators for tests and the demo use :mod:`sms_delivery_exporter.testing`,
@@ -63,9 +67,19 @@ which production provider code never imports.
 
 from __future__ import annotations
 
+from sms_delivery_exporter.api.canary import (
+    E164,
+    GENERIC_SEND_ERRORS,
+    MIN_INTERVAL,
+    Canary,
+    CanarySendFailed,
+    CanarySettings,
+)
 from sms_delivery_exporter.api.discovery import (
+    FEED_KINDS,
     DiscoveredMessage,
     Discoverer,
+    DiscoveryFeed,
     DiscoveryPage,
     DiscoverySettings,
 )
@@ -132,16 +146,20 @@ from sms_delivery_exporter.api.statuses import (
     Status,
 )
 
-API_VERSION = "1.2"
+API_VERSION = "1.3"
 """``major.minor`` of this API (see the module docstring)."""
 
 __all__ = [
     "API_VERSION",
+    "E164",
     "FAILURE_STATUSES",
+    "FEED_KINDS",
     "FINAL_STATUSES",
+    "GENERIC_SEND_ERRORS",
     "MAX_MESSAGE_COST",
     "MAX_RECIPIENTS",
     "MAX_SEGMENTS",
+    "MIN_INTERVAL",
     "OPEN_STATUSES",
     "OTHER",
     "PROJECT_NAME",
@@ -150,8 +168,12 @@ __all__ = [
     "BadResponse",
     "CallGate",
     "CallObserver",
+    "Canary",
+    "CanarySendFailed",
+    "CanarySettings",
     "DiscoveredMessage",
     "Discoverer",
+    "DiscoveryFeed",
     "DiscoveryPage",
     "DiscoverySettings",
     "Duration",

@@ -11,6 +11,7 @@ from abc import ABC
 from collections.abc import Sequence
 from typing import ClassVar, Generic, TypeVar
 
+from sms_delivery_exporter.api.canary import Canary
 from sms_delivery_exporter.api.discovery import Discoverer
 from sms_delivery_exporter.api.errors import RefInvalid, RefNotFound
 from sms_delivery_exporter.api.http import ProviderHttp
@@ -52,6 +53,8 @@ class Provider(ABC, Generic[SettingsT, RefT]):
     """Optional capability: reads the provider's webhook calls (see :mod:`.push`)."""
     discovery: ClassVar[type[Discoverer] | None] = None
     """Optional capability: finds messages nobody registered (see :mod:`.discovery`)."""
+    canary: ClassVar[type[Canary] | None] = None
+    """Optional capability: sends synthetic canary messages (see :mod:`.canary`)."""
 
     def __init__(self, settings: SettingsT, http: ProviderHttp) -> None:
         self.settings = settings

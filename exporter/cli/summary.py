@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sms_delivery_exporter.api import API_VERSION, ProviderClass, format_duration
-from sms_delivery_exporter.config import Config
+from sms_delivery_exporter.config import Account, Config
 from sms_delivery_exporter.web.paths import PUSH_PREFIX
 from sms_delivery_exporter.web.web_config import WebConfig
 
@@ -48,6 +48,7 @@ def summary(
                 f"    webhooks at {PUSH_PREFIX}{name} ({receiver.credential}), safety-net polls"
                 f" from {format_duration(account.schedule.first_poll)}"
             )
+        lines.extend(_extras(account))
     if web_config is not None:
         users = len(web_config.basic_auth_users)
         lines.append(
@@ -56,3 +57,22 @@ def summary(
         )
     lines.append(f"known providers: {', '.join(sorted(providers))} (plugin API {API_VERSION})")
     return "\n".join(lines)
+
+
+def _extras(account: Account) -> list[str]:
+    """Discovery and canary lines of an account (never a phone number)."""
+    lines = []
+    if account.discovery is not None:
+        lines.append(
+            f"    discovery every {format_duration(account.discovery.interval)},"
+            f" at most {account.discovery.max_pages} pages a walk"
+        )
+    if account.canary is not None:
+        canary = account.canary
+        lines.append(
+            f"    canary every {format_duration(canary.interval)}, deadline"
+            f" {format_duration(canary.deadline)}"
+            if canary.enabled
+            else "    canary configured, not enabled (sends nothing)"
+        )
+    return lines

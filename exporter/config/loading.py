@@ -19,6 +19,12 @@ import yaml
 from pydantic import ValidationError
 
 from sms_delivery_exporter.api import ProviderClass, PushSettings
+from sms_delivery_exporter.config.capabilities import (
+    MISSING,
+    canary_settings,
+    capability_block,
+    discovery_settings,
+)
 from sms_delivery_exporter.config.errors import ConfigError, format_validation_error
 from sms_delivery_exporter.config.model import ACCOUNT_NAME, Account, Config, Document
 
@@ -100,12 +106,19 @@ def _validate_account(
     block = dict(block)
     push_block = block.pop("push", None)
     push = _validate_push(name, provider, push_block, problems)
+    before = len(problems)
+    discovery = discovery_settings(
+        capability_block(name, provider, "discovery", block.pop("discovery", MISSING), problems)
+    )
+    canary = canary_settings(
+        capability_block(name, provider, "canary", block.pop("canary", MISSING), problems)
+    )
     try:
         settings = provider.Settings.model_validate(block)
     except ValidationError as exc:
         problems.extend(format_validation_error(exc, prefix=(("accounts", name))))
         return None
-    if push_block is not None and push is None:
+    if (push_block is not None and push is None) or len(problems) > before:
         return None
     if push is not None and push.safety_net.first_poll >= settings.schedule.tracking_window:
         problems.append(
@@ -113,7 +126,14 @@ def _validate_account(
             " or refs would expire before the safety net ever polls them"
         )
         return None
-    return Account(name=name, provider=provider, settings=settings, push=push)
+    return Account(
+        name=name,
+        provider=provider,
+        settings=settings,
+        push=push,
+        discovery=discovery,
+        canary=canary,
+    )
 
 
 def _validate_push(

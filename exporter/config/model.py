@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from sms_delivery_exporter.api import (
+    CanarySettings,
+    DiscoverySettings,
     Duration,
     ProviderClass,
     ProviderSettings,
@@ -241,6 +243,16 @@ class Account:
         return schedule.model_copy(
             update={key: getattr(net, key) for key in type(net).model_fields}
         )
+
+    discovery: DiscoverySettings | None = None
+    """The ``discovery:`` block: feeds whose messages are tracked without registration."""
+    canary: CanarySettings | None = None
+    """The ``canary:`` block (sends only when it says ``enabled: true``)."""
+
+    @property
+    def canary_on(self) -> bool:
+        """The account sends canaries (a block alone, not enabled, sends nothing)."""
+        return self.canary is not None and self.canary.enabled
 
 
 @dataclass(frozen=True)

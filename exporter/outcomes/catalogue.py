@@ -40,9 +40,11 @@ AWAITING_READ = "sms_messages_awaiting_read"
 LATENCY_UNCERTAIN = "sms_delivery_latency_uncertain_total"
 UNCERTAINTY_CAUSES = ("late_first_poll", "poll_gap", "read_first")
 FINAL_BY_SOURCE = "sms_messages_final_by_source_total"
-SOURCES = ("poll", "push", "expiry")
-"""How a final status was learned: a poll's answer, a webhook, or the tracking window closing."""
+SOURCES = ("poll", "push", "discovery", "expiry")
+"""How a final status was learned: a poll's answer, a webhook, a discovery list answer, or
+the tracking window closing."""
 TRACKED_FROM_PUSH = "sms_messages_tracked_from_push_total"
+TRACKED_FROM_DISCOVERY = "sms_messages_tracked_from_discovery_total"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,8 @@ SPECS = (
     SeriesSpec(
         FINAL_BY_SOURCE,
         "counter",
-        "Final messages by how their status was learned (poll, push, expiry), each counted once.",
+        "Final messages by how their status was learned (poll, push, discovery, expiry), each"
+        " counted once.",
         ("provider", "account", "source"),
         application_labels=False,
     ),
@@ -97,6 +100,14 @@ SPECS = (
         "counter",
         "Refs first heard of by a webhook and tracked from there (push.track_unregistered).",
         ("provider", "account"),
+        application_labels=False,
+    ),
+    SeriesSpec(
+        TRACKED_FROM_DISCOVERY,
+        "counter",
+        "Refs first found by discovery (a list endpoint or feed, by feed kind) and tracked"
+        " from there; also counted in sms_messages_tracked_total.",
+        ("provider", "account", "feed"),
         application_labels=False,
     ),
     SeriesSpec(READ, "counter", "RCS read receipts.", ("provider", "account", "channel")),

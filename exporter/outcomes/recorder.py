@@ -30,6 +30,7 @@ from sms_delivery_exporter.outcomes.catalogue import (
     SEGMENTS,
     SOURCES,
     TRACKED,
+    TRACKED_FROM_DISCOVERY,
     TRACKED_FROM_PUSH,
     UNCERTAINTY_CAUSES,
     Delta,
@@ -68,6 +69,11 @@ class OutcomeRecorder:
         self._add(IN_FLIGHT, (Status.PENDING.value,), count)
         if pushed:
             self.deltas.append((TRACKED_FROM_PUSH, (self.provider, self.account), count))
+
+    def discovered(self, feed_kind: str) -> None:
+        """A ref first found by discovery: tracked, and counted by the kind of its feed."""
+        self.tracked()
+        self.deltas.append((TRACKED_FROM_DISCOVERY, (self.provider, self.account, feed_kind), 1.0))
 
     def moved(self, old: Status, new: Status) -> None:
         """An open message changed status (or a pending ref became messages)."""
@@ -155,9 +161,9 @@ def zero_series(account: Account, app_labels: tuple[str, ...]) -> list[Delta]:
     """Every series an account can report, at 0, so that ratios work from the start.
 
     Series of what the account cannot report (segments, cost, delivery latency,
-    statuses it never gives, finals learned by push without push) are not
-    created: unknown is not zero. With push on, an account may report statuses
-    and reasons its provider's polled API cannot.
+    statuses it never gives, finals learned by push without push, or by discovery
+    without a ``discovery:`` block) are not created: unknown is not zero. With push
+    on, an account may report statuses and reasons its provider's polled API cannot.
     """
     provider = account.provider
     base = (provider.name, account.name)
@@ -171,7 +177,8 @@ def zero_series(account: Account, app_labels: tuple[str, ...]) -> list[Delta]:
         *(
             (FINAL_BY_SOURCE, (*base, source), 0.0)
             for source in SOURCES
-            if push or source != "push"
+            if (push or source != "push")
+            and (account.discovery is not None or source != "discovery")
         ),
         *(
             (IN_FLIGHT, (*base, status.value, *app_labels), 0.0)

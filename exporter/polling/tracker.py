@@ -96,8 +96,11 @@ class Tracker:
                 self._label_cache[labels] = values
         return values
 
-    def report(self, ref: DueRef, report: RefReport, now: float) -> PollResult:
-        """The provider answered about this ref."""
+    def report(
+        self, ref: DueRef, report: RefReport, now: float, *, source: str = "poll"
+    ) -> PollResult:
+        """The provider answered about this ref: a poll's answer, or (``source="discovery"``)
+        a list answer that named it; a final status is counted by that source."""
         unchanged = self._unchanged(ref, report, now)
         if unchanged is not None:
             return unchanged
@@ -105,7 +108,7 @@ class Tracker:
         record = self.recorder(ref.labels)
         was_pending = not state.messages
         for observation in report.observations:
-            self._observe(state, observation, ref, now, record)
+            self._observe(state, observation, ref, now, record, source=source)
         if was_pending and state.messages:
             record.left_pending()
         polls = ref.polls + 1
@@ -344,8 +347,10 @@ class Tracker:
         now: float,
         record: OutcomeRecorder,
         pushed_at: float | None = None,
+        source: str = "poll",
     ) -> None:
-        """One message's news: from a poll at ``now``, or a webhook received at ``pushed_at``."""
+        """One message's news: from a poll (or a list answer, ``source``) at ``now``, or a
+        webhook received at ``pushed_at``."""
         rules = self.rules
         final = rules.final_statuses
         channel = seen.channel if seen.channel in rules.channels else OTHER
@@ -382,7 +387,7 @@ class Tracker:
                 seen.cost,
                 seen.currency,
                 _country(seen),
-                source="poll" if pushed_at is None else "push",
+                source=source if pushed_at is None else "push",
             )
             message.details_due = (
                 pushed_at is not None

@@ -60,6 +60,9 @@ class Store(Protocol):
     ) -> InsertResult:
         """Insert refs and, for the new ones, their series rows, in one transaction.
 
+        A ref may come with the state of its first observation (a discovered
+        message): it is inserted as such, finished if its ``next_poll_at`` is None.
+
         ``label_values`` are new application label values to remember with them.
         """
 
@@ -113,6 +116,13 @@ class Store(Protocol):
 
     async def size_bytes(self) -> int:
         """What the store takes on disk (for ``sms_exporter_store_size_bytes``)."""
+
+    async def cursor(self, account: str, feed: str) -> str | None:
+        """Where discovery left one of the account's feeds (its own text), or None if never."""
+
+    async def save_cursor(self, account: str, feed: str, cursor: str) -> None:
+        """Keep where discovery left a feed, once what it found is committed (durably:
+        a restart resumes there, and the refs' own uniqueness absorbs a repeat)."""
 
     async def lead(self, ttl: float) -> bool:
         """Take or keep, for ``ttl`` seconds, the leadership of the exporters sharing the

@@ -167,6 +167,12 @@ class PostgresStore:
             "submitted_at": [ref.submitted_at for ref in unique],
             "tracked_at": [ref.tracked_at for ref in unique],
             "next_poll_at": [ref.next_poll_at for ref in unique],
+            "state": [ref.state for ref in unique],
+            "polls": [ref.polls for ref in unique],
+            "last_poll_at": [ref.last_poll_at for ref in unique],
+            "finished_at": [ref.finished_at for ref in unique],
+            "priority": [ref.priority for ref in unique],
+            "in_flight": [ref.in_flight for ref in unique],
             "row_account": [ref.account for ref in row_owner],
             "row_ref_key": [ref.ref_key for ref in row_owner],
             **_row_columns(rows),
@@ -245,6 +251,14 @@ class PostgresStore:
     async def size_bytes(self) -> int:
         """What the store's tables and indexes take in the database."""
         return int(await self._value(sql.SIZE, {}) or 0)
+
+    async def cursor(self, account: str, feed: str) -> str | None:
+        rows = await self._fetch(sql.CURSOR, {"account": account, "feed": feed})
+        return str(rows[0][0]) if rows else None
+
+    async def save_cursor(self, account: str, feed: str, cursor: str) -> None:
+        params = {"account": account, "feed": feed, "cursor": cursor}
+        await self._execute(sql.SAVE_CURSOR, params, write=True)
 
     async def lead(self, ttl: float) -> bool:
         rows = await self._fetch(sql.LEAD, {"holder": self.replica, "ttl": ttl}, write=True)

@@ -78,5 +78,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX push_events_pending ON push_events (id) WHERE NOT applied;
     CREATE INDEX push_events_applied ON push_events (account, received_at) WHERE applied;
     """,
+    # 3: where discovery left each feed (see the SQLite store's migration 5).
+    """
+    CREATE TABLE feed_cursors (
+        account text NOT NULL,
+        feed text NOT NULL,
+        cursor text NOT NULL,
+        PRIMARY KEY (account, feed)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

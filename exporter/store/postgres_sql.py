@@ -48,9 +48,12 @@ WITH labels_in AS (
     ON CONFLICT DO NOTHING
 ),
 new AS (
-    INSERT INTO refs (account, ref_key, labels, submitted_at, tracked_at, next_poll_at)
+    INSERT INTO refs (account, ref_key, labels, submitted_at, tracked_at, next_poll_at,
+        state, polls, last_poll_at, finished_at, priority, in_flight)
     SELECT * FROM unnest(%(account)s::text[], %(ref_key)s::text[], %(labels)s::text[],
-        %(submitted_at)s::float8[], %(tracked_at)s::float8[], %(next_poll_at)s::float8[])
+        %(submitted_at)s::float8[], %(tracked_at)s::float8[], %(next_poll_at)s::float8[],
+        %(state)s::text[], %(polls)s::int[], %(last_poll_at)s::float8[],
+        %(finished_at)s::float8[], %(priority)s::smallint[], %(in_flight)s::bool[])
     ON CONFLICT (account, ref_key) DO NOTHING
     RETURNING account, ref_key
 ),
@@ -216,4 +219,11 @@ DELETE FROM push_events WHERE id IN (
     SELECT id FROM push_events
     WHERE account = %(account)s AND applied AND received_at < %(before)s
     LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+"""
+
+CURSOR = "SELECT cursor FROM feed_cursors WHERE account = %(account)s AND feed = %(feed)s"
+
+SAVE_CURSOR = """
+INSERT INTO feed_cursors (account, feed, cursor) VALUES (%(account)s, %(feed)s, %(cursor)s)
+ON CONFLICT (account, feed) DO UPDATE SET cursor = excluded.cursor
 """

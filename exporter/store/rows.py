@@ -18,9 +18,17 @@ class NewRef:
     labels: str
     submitted_at: float
     tracked_at: float
-    next_poll_at: float
+    next_poll_at: float | None
+    """None: finished at insertion (a discovered message already final)."""
     rows: Sequence[SeriesRow] = ()
     """Committed with the ref, and only if it was not registered before."""
+    state: str = ""
+    """The state a first observation left (a discovered message: its list answer)."""
+    polls: int = 0
+    last_poll_at: float | None = None
+    finished_at: float | None = None
+    priority: int = 0
+    in_flight: bool = True
 
 
 @dataclass(slots=True)

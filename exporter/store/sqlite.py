@@ -160,6 +160,12 @@ class SqliteStore:
         await self._run(partial(self._apply, updates, every), write=True)
         return every
 
+    async def cursor(self, account: str, feed: str) -> str | None:
+        return await self._run(partial(self._cursor, account, feed))
+
+    async def save_cursor(self, account: str, feed: str, cursor: str) -> None:
+        await self._run(partial(self._save_cursor, account, feed, cursor), write=True)
+
     async def lead(self, ttl: float) -> bool:
         return True
 
@@ -347,7 +353,8 @@ class SqliteStore:
             for ref in refs:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO refs (account, ref_key, labels, submitted_at,"
-                    " tracked_at, next_poll_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    " tracked_at, next_poll_at, state, polls, last_poll_at, finished_at,"
+                    " priority, in_flight) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         ref.account,
                         ref.ref_key,
@@ -355,6 +362,12 @@ class SqliteStore:
                         ref.submitted_at,
                         ref.tracked_at,
                         ref.next_poll_at,
+                        ref.state,
+                        ref.polls,
+                        ref.last_poll_at,
+                        ref.finished_at,
+                        ref.priority,
+                        int(ref.in_flight),
                     ),
                 )
                 new = cursor.rowcount == 1
@@ -363,6 +376,21 @@ class SqliteStore:
                     result.rows.extend(ref.rows)
             add_series(db, result.rows)
         return result
+
+    def _cursor(self, account: str, feed: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT cursor FROM feed_cursors WHERE account = ? AND feed = ?", (account, feed)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _save_cursor(self, account: str, feed: str, cursor: str) -> None:
+        db = self._conn
+        with transaction(db):
+            db.execute(
+                "INSERT INTO feed_cursors (account, feed, cursor) VALUES (?, ?, ?)"
+                " ON CONFLICT (account, feed) DO UPDATE SET cursor = excluded.cursor",
+                (account, feed, cursor),
+            )
 
     def _due_refs(
         self,

@@ -78,5 +78,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS push_events_applied ON push_events (account, received_at)
         WHERE applied = 1;
     """,
+    # 5: where discovery left each feed (a list endpoint, a cursor feed), so that a
+    # restart neither skips nor repeats what the feed had.
+    """
+    CREATE TABLE IF NOT EXISTS feed_cursors (
+        account TEXT NOT NULL,
+        feed TEXT NOT NULL,
+        cursor TEXT NOT NULL,
+        PRIMARY KEY (account, feed)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -30,6 +30,7 @@ from sms_delivery_exporter.api import (
     plausible,
     segments_field,
 )
+from sms_delivery_providers.d7.canary import D7Canary
 from sms_delivery_providers.d7.push import D7Receiver
 from sms_delivery_providers.d7.ref import D7Ref
 from sms_delivery_providers.d7.statuses import REASONS, STATUSES
@@ -60,6 +61,7 @@ class D7Provider(Provider[D7Settings, D7Ref]):
     channels = CHANNELS
     reports_segments = True
     reports_cost = True
+    canary = D7Canary
     push = D7Receiver
 
     def __init__(self, settings: D7Settings, http: ProviderHttp) -> None:

@@ -16,6 +16,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -115,6 +116,7 @@ class D7Simulator(SimulatorBase):
         app = web.Application()
         app.router.add_get("/report/v1/message-log/{request_id}", self._report)
         app.router.add_get("/messages/v1/balance", self._balance)
+        app.router.add_post("/messages/v1/send", self._send)
         app.router.add_post("/_sim/messages", self._create)
         self.add_control_routes(app)
         app.cleanup_ctx.append(self.pusher.context)
@@ -263,6 +265,37 @@ class D7Simulator(SimulatorBase):
                 {"detail": {"code": "NOT_FOUND", "message": "Not Found"}}, status=404
             )
         return web.json_response(self.render(found))
+
+    async def _send(self, request: web.Request) -> web.Response:
+        """The send API: one request for the recipients of the first message."""
+        refused = await self._refusal(request)
+        if refused is not None:
+            return refused
+        if self.out_of_credit:
+            return web.json_response(
+                {"detail": {"code": "INSUFFICIENT_CREDIT", "message": "Insufficient credit."}},
+                status=402,
+            )
+        body = await read_json_body(request)
+        messages = body.get("messages") if isinstance(body, dict) else None
+        first = messages[0] if isinstance(messages, list) and messages else None
+        recipients = first.get("recipients") if isinstance(first, dict) else None
+        if not isinstance(first, dict) or not isinstance(recipients, list) or not recipients:
+            return web.json_response(
+                {
+                    "detail": [
+                        {"loc": ["body", "messages"], "msg": "field required", "type": "missing"}
+                    ]
+                },
+                status=422,
+            )
+        sent = self.send(len(recipients))
+        for member, number in zip(sent.recipients, recipients, strict=True):
+            member.number = str(number)
+        created = datetime.fromtimestamp(sent.created_at, UTC).isoformat().replace("+00:00", "Z")
+        return web.json_response(
+            {"request_id": sent.request_id, "status": "accepted", "created_at": created}
+        )
 
     async def _create(self, request: web.Request) -> web.Response:
         body = await read_json_body(request)

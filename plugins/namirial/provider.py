@@ -8,19 +8,17 @@ from urllib.parse import quote
 from pydantic import AnyHttpUrl, Field, SecretStr
 
 from sms_delivery_exporter.api import (
-    AuthFailed,
     BadResponse,
-    HttpResponse,
     Probe,
     Provider,
-    ProviderError,
     ProviderHttp,
     ProviderSettings,
     RefNotFound,
     RefReport,
-    Throttled,
-    TransientError,
 )
+from sms_delivery_providers.namirial.canary import NamirialCanary
+from sms_delivery_providers.namirial.discovery import NamirialDiscoverer
+from sms_delivery_providers.namirial.errors import error_for
 from sms_delivery_providers.namirial.message import parse_message
 from sms_delivery_providers.namirial.push import NamirialReceiver
 from sms_delivery_providers.namirial.reasons import REASONS
@@ -52,6 +50,8 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
     reports_segments = True
     batch_size: ClassVar[int] = 1
     push = NamirialReceiver
+    discovery = NamirialDiscoverer
+    canary = NamirialCanary
 
     def __init__(self, settings: NamirialSettings, http: ProviderHttp) -> None:
         super().__init__(settings, http)
@@ -73,7 +73,7 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
             return RefReport([parse_message(message)])
         if response.status == 404:
             raise RefNotFound("Namirial does not know this message id")
-        raise _error(response)
+        raise error_for(response)
 
     async def probe(self) -> Probe:
         """The list endpoint for a reference key nobody uses, one message at most."""
@@ -84,20 +84,8 @@ class NamirialProvider(Provider[NamirialSettings, NamirialRef]):
             headers=self._headers,
         )
         if response.status != 200:
-            raise _error(response)
+            raise error_for(response)
         body = response.json()
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             raise BadResponse("list answer has no 'messages' list")
         return Probe()
-
-
-def _error(response: HttpResponse) -> ProviderError:
-    """The error for an answer neither 200 nor a 404 of the status endpoint."""
-    status = response.status
-    if status in (401, 403):
-        return AuthFailed(f"Namirial refused the API key (HTTP {status})")
-    if status == 429:
-        return Throttled("Namirial answered 429", retry_after=response.retry_after())
-    if status >= 500:
-        return TransientError(f"Namirial answered HTTP {status}")
-    return BadResponse(f"unexpected HTTP {status} from Namirial")

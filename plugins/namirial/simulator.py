@@ -2,15 +2,22 @@
 
 Serves the three documented endpoints with ``X-Api-Key`` (403 otherwise),
 404 for unknown ids, and the scenario's 429s, 5xx, broken JSON and slow
-answers. Control endpoints under ``/_sim/`` create messages, swap the
-scenario and report the ground truth. Given a webhook URL (:meth:`push_to`),
-it posts a ``STATUS_UPDATE`` for each status change but the acceptance, with
-the push token in the URL, as Namirial's per-message webhooks do.
+answers. The list endpoints answer newest first, ``count`` capped at 100,
+``sendDate`` exclusive, times in whole seconds. The send API
+(``POST /api/Services/send``, Basic auth) creates messages, or answers
+HTTP 500 ``{code, message}`` for a bad number or text and for the codes
+queued in :attr:`NamirialSimulator.send_errors`. Control endpoints under
+``/_sim/`` create messages, swap the scenario and report the ground truth.
+Given a webhook URL (:meth:`push_to`), it posts a ``STATUS_UPDATE`` for each
+status change but the acceptance, with the push token in the URL, as
+Namirial's per-message webhooks do.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import secrets
 import time
 import uuid
@@ -98,6 +105,15 @@ class NamirialSimulator(SimulatorBase):
         """(time, HTTP status) of every status request by id, for tests of pacing and pauses."""
         self.list_requests = 0
         """Requests to the list endpoints (by reference key or phone number)."""
+        self.send_credentials = ("canary", "canary-password")
+        """(user, password) of the send API's Basic auth."""
+        self.send_errors: list[int] = []
+        """Error codes the next sends answer with, one each, in order (then they succeed)."""
+        self.send_requests = 0
+        self.demo_reference = ""
+        """The reference key of the demo's messages (a key discovery may list)."""
+        self.list_broken = False
+        """When set, the list endpoints answer 200 with a body that has no messages list."""
         self.push_token = secrets.token_urlsafe(24)
         self.pusher = Pusher(self.factory, render=self._webhook, encode=_webhook_call)
 
@@ -106,6 +122,7 @@ class NamirialSimulator(SimulatorBase):
         app.router.add_get("/api/messagestatus/phonenumber/{number}", self._by_number)
         app.router.add_get("/api/messagestatus/reference/{key}", self._by_reference)
         app.router.add_get("/api/messagestatus/{id}", self._by_id)
+        app.router.add_post("/api/Services/send", self._send)
         app.router.add_post("/_sim/messages", self._create)
         self.add_control_routes(app)
         app.cleanup_ctx.append(self.pusher.context)
@@ -120,7 +137,7 @@ class NamirialSimulator(SimulatorBase):
         return created
 
     def demo_send(self) -> dict[str, str]:
-        return {"id": self.send(1)[0].id}
+        return {"id": self.send(1, reference=self.demo_reference)[0].id}
 
     def account_options(self, base_url: str) -> dict[str, Any]:
         return {
@@ -213,6 +230,8 @@ class NamirialSimulator(SimulatorBase):
         refused = await self._guard(request, log=False)
         if refused is not None:
             return refused
+        if self.list_broken:
+            return web.json_response({"messages": {"error": "changed"}})
         try:
             count = min(max(int(request.query.get("count", "50")), 1), 100)
             before = request.query.get("sendDate")
@@ -226,6 +245,32 @@ class NamirialSimulator(SimulatorBase):
         )[:count]
         return web.json_response({"messages": [{"message": self.render(m)} for m in found]})
 
+    async def _send(self, request: web.Request) -> web.Response:
+        """The send API: Basic auth, then the documented validations, then a message."""
+        self.send_requests += 1
+        user, password = self.send_credentials
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return _send_error(63, "Authentication error")
+        body = await read_json_body(request)
+        destination = body.get("destination") if isinstance(body, dict) else None
+        if not isinstance(destination, str) or not _E164.fullmatch(destination):
+            return _send_error(56, "Invalid number format")
+        text = body.get("text")
+        if not isinstance(text, str) or not text:
+            return _send_error(66, "Empty text")
+        reference = body.get("reference")
+        if not isinstance(reference, dict) or not reference.get("service"):
+            return _send_error(59, "Invalid reference service")
+        if self.send_errors:
+            code = self.send_errors.pop(0)
+            return _send_error(code, _SEND_ERROR_TEXTS.get(code, "Error"))
+        key = reference.get("key")
+        message = self.send(1, number=destination, reference=key if isinstance(key, str) else "")
+        return web.json_response(
+            {"message": "0: Accepted for delivery", "provider": "PROVIDER1", "id": message[0].id}
+        )
+
     async def _create(self, request: web.Request) -> web.Response:
         body = await read_json_body(request)
         count = int(body.get("count", 1))
@@ -235,6 +280,25 @@ class NamirialSimulator(SimulatorBase):
 
     def truth(self) -> dict[str, Any]:
         return truth(list(self.messages.values()), self.clock())
+
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_SEND_ERROR_TEXTS = {
+    8: "Wrong number",
+    56: "Invalid number format",
+    59: "Invalid reference service",
+    60: "Anti-flooding block",
+    61: "Watchlist block",
+    63: "Authentication error",
+    64: "Provider unavailable",
+    66: "Empty text",
+    74: "URL not allowed",
+}
+
+
+def _send_error(code: int, message: str) -> web.Response:
+    """Namirial's send API refuses with HTTP 500 and ``{code, message, details}``."""
+    return web.json_response({"code": code, "message": message, "details": None}, status=500)
 
 
 def _webhook_call(events: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:

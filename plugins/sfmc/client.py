@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sms_delivery_exporter.api import AuthFailed, HttpResponse, ProviderHttp
 from sms_delivery_providers.sfmc.auth import Token, TokenSource
 
@@ -28,9 +30,13 @@ class SfmcClient:
 
     async def get(self, path: str) -> HttpResponse:
         """The answer to ``GET {rest}{path}``; a 401 renews the token and retries once."""
+        return await self.request("GET", path)
+
+    async def request(self, method: str, path: str, json_body: Any = None) -> HttpResponse:
+        """The answer to ``{method} {rest}{path}``; a 401 renews the token and retries once."""
         for attempt in range(2):
             token = await self._tokens.get()
-            response = await self._send(token, path)
+            response = await self._send(token, method, path, json_body)
             if response.status != 401:
                 return response
             self._tokens.invalidate(token)
@@ -38,17 +44,26 @@ class SfmcClient:
                 break
         raise AuthFailed("SFMC refused a freshly issued token (HTTP 401)")
 
-    async def _send(self, token: Token, path: str) -> HttpResponse:
+    async def _send(
+        self, token: Token, method: str, path: str, json_body: Any = None
+    ) -> HttpResponse:
         base = self._rest_url or token.rest_url
         if base is None:
             raise AuthFailed("the token answer named no rest_instance_url and rest_url is not set")
         if self._token_in_query:
             # The URL now holds a secret: ProviderHttp never logs URLs or puts them in errors.
             return await self._http.request(
-                "GET", base + path, params={"access_token": token.value}, headers=_ACCEPT
+                method,
+                base + path,
+                params={"access_token": token.value},
+                headers=_ACCEPT,
+                json_body=json_body,
             )
         return await self._http.request(
-            "GET", base + path, headers={**_ACCEPT, "Authorization": f"Bearer {token.value}"}
+            method,
+            base + path,
+            headers={**_ACCEPT, "Authorization": f"Bearer {token.value}"},
+            json_body=json_body,
         )
 
 

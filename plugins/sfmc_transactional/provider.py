@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
 from sms_delivery_exporter.api import (
     FINAL_STATUSES,
-    BadResponse,
-    Observation,
     Probe,
     Provider,
     ProviderHttp,
@@ -21,16 +18,13 @@ from sms_delivery_exporter.api import (
 from sms_delivery_providers.sfmc.auth import TokenSource, call_error, parse_v2_token
 from sms_delivery_providers.sfmc.client import SfmcClient
 from sms_delivery_providers.sfmc.settings import SfmcSchedule, SfmcSettings
-from sms_delivery_providers.sfmc.timestamps import parse_cst
+from sms_delivery_providers.sfmc_transactional.canary import SfmcTransactionalCanary
+from sms_delivery_providers.sfmc_transactional.discovery import SfmcNotSentDiscoverer
+from sms_delivery_providers.sfmc_transactional.message import parse_status
 from sms_delivery_providers.sfmc_transactional.push import EnsReceiver
-from sms_delivery_providers.sfmc_transactional.reasons import REASONS, reason_for
+from sms_delivery_providers.sfmc_transactional.reasons import REASONS
 from sms_delivery_providers.sfmc_transactional.ref import SfmcTransactionalRef
 
-EVENTS: dict[str, Status] = {
-    "SMSQueued": Status.QUEUED,
-    "SMSSent": Status.SENT,
-    "SMSNotSent": Status.REJECTED,
-}
 MAX_WINDOW = 3 * 86400.0
 """The API forgets statuses after 3 days."""
 
@@ -60,6 +54,8 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
     final_statuses = FINAL_STATUSES | {Status.SENT}
     statuses = frozenset({Status.QUEUED, Status.SENT, Status.REJECTED})
     push = EnsReceiver
+    discovery = SfmcNotSentDiscoverer
+    canary = SfmcTransactionalCanary
 
     def __init__(self, settings: SfmcTransactionalSettings, http: ProviderHttp) -> None:
         super().__init__(settings, http)
@@ -85,27 +81,3 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
             # Unknown or older than 3 days (some stacks answer 400 rather than 404).
             raise RefNotFound(f"SFMC does not know this messageKey (HTTP {status})")
         raise call_error(response)
-
-
-def parse_status(body: Any) -> Observation:
-    """A status answer, ``info`` nested (real answers) or its fields at top level (the seed)."""
-    if not isinstance(body, dict):
-        raise BadResponse("status answer is not a JSON object")
-    event = body.get("eventCategoryType")
-    name = event.rsplit(".", 1)[-1] if isinstance(event, str) else None
-    status = EVENTS.get(name) if name else None
-    if status is None:
-        raise BadResponse(f"unknown eventCategoryType {str(event)[:60]!r}")
-    info = body.get("info")
-    fields = info if isinstance(info, dict) else body
-    code = fields.get("statusCode", body.get("statusCode"))
-    message = fields.get("statusMessage", body.get("statusMessage"))
-    code_text = None if code is None else str(code)[:20]
-    return Observation(
-        key="",
-        status=status,
-        provider_status=name or "",
-        code=code_text,
-        reason=reason_for(code_text, str(message)) if status is Status.REJECTED else None,
-        changed_at=parse_cst(body.get("timestamp"), "timestamp"),
-    )

@@ -3,7 +3,10 @@
 ``GET /messaging/v1/sms/messages/{messageKey}`` answers SMSQueued, then
 SMSSent (for messages the carrier will deliver or fail: this API cannot
 tell) or SMSNotSent with a statusCode, with ``info`` nested for some
-messages and at top level for others, and CST timestamps. Given a callback
+messages and at top level for others, and CST timestamps.
+``GET /messaging/v1/sms/messages/?type=notSent&$pageSize=N&lastEventId=ID``
+is the feed of not-sent events after ``ID``, oldest first, each with its
+``eventID``, and ``lastEventID`` where the next page starts. Given a callback
 URL (:meth:`push_to`), it posts ENS events (SmsSent, SmsTransient,
 SmsDelivered, SmsBounced, SmsNotSent) in signed batches, with the vendor's
 quirks (``Info`` capitalised, numbers as strings, a delivery labelled
@@ -88,6 +91,14 @@ class TransactionalSimulator(SfmcSimulatorBase):
             scenario or Scenario(reasons={"unsubscribed": 1}), clock, client_id, client_secret
         )
         self.messages: dict[str, SimMessage] = {}
+        self.not_sent_events: list[str] = []
+        """messageKeys in the order their not-sent event happened: event ID = index + 1."""
+        self.definition_key = "canary-definition"
+        """The one active send definition the send API accepts."""
+        self.refuse_recipients = False
+        """When set, sends are answered 202 with an errorcode for the recipient."""
+        self.feed_positions: list[int] = []
+        """The lastEventId of every read of the feed, in order."""
         self.signature_key = secrets.token_urlsafe(24)
         # ENS posts up to 1,000 events per call and retries what it could not deliver.
         self.pusher = Pusher(
@@ -102,7 +113,9 @@ class TransactionalSimulator(SfmcSimulatorBase):
     def app(self) -> web.Application:
         app = web.Application()
         self.auth.add_routes(app)
+        app.router.add_get("/messaging/v1/sms/messages/", self._not_sent)
         app.router.add_get("/messaging/v1/sms/messages/{key}", self._status)
+        app.router.add_post("/messaging/v1/sms/messages/{key}", self._send_one)
         app.router.add_post("/_sim/messages", self._create)
         self.add_control_routes(app)
         app.cleanup_ctx.append(self.pusher.context)
@@ -232,9 +245,76 @@ class TransactionalSimulator(SfmcSimulatorBase):
             )
         return web.json_response(self.render(message))
 
+    async def _send_one(self, request: web.Request) -> web.Response:
+        """The send API: a definition, a recipient, a messageKey unique over 2 days."""
+        refused = await refusal(request, self.auth, self.faults)
+        if refused is not None:
+            return refused
+        key = request.match_info["key"]
+        body = await read_json_body(request)
+        recipient = body.get("recipient") if isinstance(body, dict) else None
+        to = recipient.get("to") if isinstance(recipient, dict) else None
+        if not isinstance(body, dict) or body.get("definitionKey") != self.definition_key:
+            return _invalid("definitionKey is not an active send definition", 30003)
+        if not isinstance(to, str) or key in self.messages:
+            return _invalid("recipient.to is missing, or messageKey was used", 30001)
+        answer: dict[str, Any] = {"messageKey": key}
+        if self.refuse_recipients:
+            answer |= {"errorcode": 30008, "message": "Unable to queue the message"}
+        else:
+            message = self.factory.create(channel="sms", number=to)
+            message.id = key
+            self.messages[key] = message
+            self.pusher.schedule(message)
+        return web.json_response(
+            {"requestId": f"r-{key[-12:]}", "errorcode": 0, "responses": [answer]}, status=202
+        )
+
+    async def _not_sent(self, request: web.Request) -> web.Response:
+        refused = await refusal(request, self.auth, self.faults)
+        if refused is not None:
+            return refused
+        try:
+            if request.query.get("type") != "notSent":
+                raise ValueError("type")
+            size = int(request.query.get("$pageSize", "50"))
+            after = int(request.query.get("lastEventId", "0"))
+            if not 1 <= size <= 2500 or after < 0:
+                raise ValueError("range")
+        except ValueError:
+            return web.json_response(
+                {"message": "Invalid request", "errorcode": 10001, "documentation": ""},
+                status=400,
+            )
+        self.feed_positions.append(after)
+        self._record_not_sent()
+        page = self.not_sent_events[after : after + size]
+        events = [
+            {**self.render(self.messages[key]), "eventID": after + index + 1}
+            for index, key in enumerate(page)
+        ]
+        return web.json_response({"lastEventID": after + len(page), "messages": events})
+
+    def _record_not_sent(self) -> None:
+        """Events get their IDs in the order the refusals happened, once each."""
+        now = self.clock()
+        known = set(self.not_sent_events)
+        happened = sorted(
+            (message.stage_at(now)[1], key)
+            for key, message in self.messages.items()
+            if key not in known and message.stage_at(now)[0] == "rejected"
+        )
+        self.not_sent_events.extend(key for _, key in happened)
+
     async def _create(self, request: web.Request) -> web.Response:
         body = await read_json_body(request)
         return web.json_response({"keys": [m.id for m in self.send(int(body.get("count", 1)))]})
+
+
+def _invalid(message: str, code: int) -> web.Response:
+    return web.json_response(
+        {"message": message, "errorcode": code, "documentation": ""}, status=400
+    )
 
 
 def demo_simulator() -> TransactionalSimulator:
