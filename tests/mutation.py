@@ -75,15 +75,18 @@ def report() -> str:
     for filename, status in rows:
         by_file.setdefault(filename, Counter())[status] += 1
     lines = [
-        "| module | mutants | killed | survived | timed out | score |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| module | mutants | killed | survived | timed out | not run | score |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for filename, counts in sorted(by_file.items()):
-        total = sum(counts.values())
-        killed = counts["ok_killed"] + counts["bad_timeout"]
+        # "suspicious": a test failed, slowly; "untested": the run was stopped before it.
+        failed = counts["ok_killed"] + counts["ok_suspicious"]
+        run = sum(counts.values()) - counts["untested"]
+        killed = failed + counts["bad_timeout"]
+        score = f"{killed / run:.0%}" if run else "-"
         lines.append(
-            f"| {filename} | {total} | {counts['ok_killed']} | {counts['bad_survived']}"
-            f" | {counts['bad_timeout']} | {killed / total:.0%} |"
+            f"| {filename} | {run} | {failed} | {counts['bad_survived']}"
+            f" | {counts['bad_timeout']} | {counts['untested']} | {score} |"
         )
     return "\n".join(lines)
 

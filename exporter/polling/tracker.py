@@ -174,6 +174,9 @@ class Tracker:
             self._observe(state, observation, ref, now, record, pushed_at=received_at)
         if was_pending and state.messages:
             record.left_pending()
+        # Read-receipt waits whose window has closed end here too: the ref may be
+        # finished now, and no poll would end them after that.
+        self._end_read_waits(state, record, now, finished=False)
         changed = bool(record.deltas)
         dumped = state.dump() if changed else ref.state
         still_open = self._still_open(state, now)
