@@ -20,6 +20,7 @@ GROUPS: dict[str, list[str]] = {
     "exporter/polling/governor.py": ["tests/test_poll_outcomes.py", "tests/test_provider_http.py"],
     "exporter/polling/tracker.py,exporter/polling/ref_state.py": [
         "tests/test_tracking.py",
+        "tests/test_tracking_push.py",
         "tests/test_poll_outcomes.py",
     ],
     "exporter/polling/writer.py": ["tests/test_writer.py"],

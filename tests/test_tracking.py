@@ -20,6 +20,7 @@ from sms_delivery_exporter.outcomes.catalogue import (
     DROPPED,
     FAILURES,
     FINAL,
+    FINAL_BY_SOURCE,
     IN_FLIGHT,
     LATENCY_BUCKET,
     LATENCY_SUM,
@@ -459,3 +460,96 @@ class TestStoredState:
         assert (
             RefState({"": MessageState(Status.SENT, "sms")}).dump() == '{"":["sent","sms",0,null]}'
         )
+
+
+class TestUnchangedPolls:
+    """Most polls find a message where the last one left it: nothing counted, nothing written."""
+
+    def test_an_unchanged_poll_writes_no_state(self) -> None:
+        track = tracker()
+        row = DueRef(1, '{"id":"x"}', "", T0, 1, T0 + 1, '{"":["sent","sms",0,null]}', version=5)
+        update, deltas = track.report(row, seen(Status.SENT), T0 + 3)
+        assert (update.state_changed, update.state, deltas) == (False, row.state, [])
+        assert (update.polls, update.last_poll_at, update.next_poll_at) == (2, T0 + 3, T0 + 7)
+        assert (update.in_flight, update.priority, update.version) == (True, 0, 5)
+
+    def test_a_new_status_is_never_taken_for_the_last_one(self) -> None:
+        ref, track = Ref(), tracker()
+        for when in (T0 + 1, T0 + 3):
+            ref.apply(track.report(ref.row, seen(Status.QUEUED), when))
+        update = ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 7))
+        assert update.state_changed is True
+        assert RefState.load(update.state).messages[""].status is Status.SENT
+        assert ref.total(IN_FLIGHT, "sent") == 1 and ref.total(IN_FLIGHT, "queued") == 0
+        update = ref.apply(track.report(ref.row, seen(Status.SENT, channel="rcs"), T0 + 15))
+        assert update.state_changed is False  # the channel a message was first seen on stays
+
+    def test_a_request_with_no_messages_listed_yet_stays_pending(self) -> None:
+        ref, track = Ref(), tracker()
+        update = ref.apply(track.report(ref.row, RefReport([], complete=False), T0 + 1))
+        assert (update.state, update.polls, update.next_poll_at) == ("", 1, T0 + 3)
+        assert ref.total(IN_FLIGHT, "pending") == 1 and update.in_flight
+
+    def test_a_final_message_of_a_request_still_listing_is_not_in_flight(self) -> None:
+        ref, track = Ref(), tracker()
+        listing = RefReport([message("", Status.REJECTED, reason="spam")], complete=False)
+        for when in (T0 + 1, T0 + 3):
+            update = ref.apply(track.report(ref.row, listing, when))
+            assert update.next_poll_at is not None
+            assert (update.in_flight, update.priority) == (False, 1)
+        assert ref.total(FINAL, "rejected") == 1
+
+
+class TestFinishedRefs:
+    """A finished or dropped ref is out of flight (the oldest-open age ignores it), and its
+    update carries the version it was read at (a shared store applies it only then)."""
+
+    def test_final_by_poll(self) -> None:
+        row = DueRef(1, '{"id":"x"}', "", T0, 1, T0 + 1, '{"":["sent","sms",0,null]}', version=3)
+        update, _ = tracker().report(row, seen(Status.DELIVERED), T0 + 3)
+        assert (update.next_poll_at, update.finished_at) == (None, T0 + 3)
+        assert (update.in_flight, update.version, update.polls) == (False, 3, 2)
+
+    def test_dropped(self) -> None:
+        row = DueRef(1, '{"id":"x"}', "", T0, 4, T0 + 20, '{"":["sent","sms",0,null]}', version=3)
+        update, _ = tracker().gone(row, RefNotFound("x"), T0 + 40)
+        assert (update.next_poll_at, update.finished_at, update.in_flight) == (None, T0 + 40, False)
+        # The 404 is an answer about the ref: a poll.
+        assert (update.polls, update.last_poll_at, update.version) == (5, T0 + 40, 3)
+
+    def test_dropped_at_the_end_of_the_grace_period(self) -> None:
+        ref, track = Ref(), tracker()
+        update = ref.apply(track.gone(ref.row, RefNotFound("x"), T0 + 30))
+        assert update.next_poll_at is None and ref.total(DROPPED) == 1
+
+    def test_expiry_is_its_own_source(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.failed(ref.row, T0 + 3700))
+        assert ref.total(FINAL_BY_SOURCE, "expiry") == 1
+        assert ref.total(FINAL_BY_SOURCE, "poll") == 0
+
+
+class TestReadWindowBounds:
+    """A read-receipt wait lasts the window exactly: over when it has passed, not a poll later."""
+
+    def test_a_ref_of_one_message(self) -> None:
+        ref, track = Ref(), tracker()
+        ref.apply(track.report(ref.row, seen(Status.DELIVERED, channel="rcs"), T0 + 1))
+        update = ref.apply(track.report(ref.row, seen(Status.DELIVERED, channel="rcs"), T0 + 601))
+        assert update.next_poll_at is None and ref.total(AWAITING_READ) == 0
+
+    def test_a_ref_with_another_open_message(self) -> None:
+        ref, track = Ref(), tracker()
+        report = two(message("a", Status.DELIVERED, channel="rcs"), message("b", Status.SENT))
+        ref.apply(track.report(ref.row, report, T0 + 1))
+        ref.apply(track.report(ref.row, report, T0 + 300))
+        assert ref.total(AWAITING_READ, "rcs") == 1
+        ref.apply(track.report(ref.row, report, T0 + 601))
+        assert ref.total(AWAITING_READ, "rcs") == 0
+
+
+def test_sub_second_intervals_are_kept() -> None:
+    schedule = SCHEDULE.model_copy(update={"first_poll": 0.5, "initial_interval": 0.5})
+    ref, track = Ref(), tracker(schedule=schedule)
+    update = ref.apply(track.report(ref.row, seen(Status.SENT), T0 + 1))
+    assert update.next_poll_at == T0 + 1.5
