@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,9 +265,7 @@ async def _writer(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _stopped([task])
 
 
 async def _polling(app: web.Application) -> AsyncIterator[None]:
@@ -294,13 +292,24 @@ async def _polling(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         parts.readiness.polling = False
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _stopped(tasks)
         for poller in parts.pollers.values():
             with contextlib.suppress(Exception):
                 await poller.provider.close()
         log.info("exporter stopped")
+
+
+async def _stopped(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks of a cleanup context and wait for them; one that had failed is
+    logged (by the exception's class: its text may hold what a provider sent)."""
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for task, result in zip(tasks, results, strict=True):
+        if isinstance(result, Exception):
+            log.error(
+                "task failed", extra={"task": task.get_name(), "error": type(result).__name__}
+            )
 
 
 async def _keep_running(
@@ -346,9 +355,7 @@ async def _discovering(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _stopped(tasks)
 
 
 async def _webhooks(app: web.Application) -> AsyncIterator[None]:
@@ -366,16 +373,17 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(_keep_running(push.inbox.run, "webhook inbox"), name="inbox"),
         asyncio.create_task(_keep_running(push.applier.run, "webhook applier"), name="applier"),
         asyncio.create_task(
-            prune_events_forever(parts.store, parts.config.accounts, parts.clock),
+            _keep_running(
+                lambda: prune_events_forever(parts.store, parts.config.accounts, parts.clock),
+                "webhook pruner",
+            ),
             name="webhook pruner",
         ),
     ]
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _stopped(tasks)
 
 
 def _account_discovery(
@@ -432,6 +440,4 @@ async def _pruning(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _stopped([task])

@@ -5,17 +5,19 @@ from the start), and only accounts with a ``discovery:`` block have
 ``sms_discovery_last_success_timestamp_seconds``: these alerts never concern
 the others. A failing canary pages: in low traffic it is the only end-to-end
 signal. One failed canary does not: it takes two results without a single
-delivery in the window (the canary sends every 5 minutes by default; with
-``interval`` above 10 minutes two failures no longer fit in the window).
+delivery in the window (the canary sends every 5 minutes by default, and
+``canary.interval`` is at most 15 minutes, so that two failures fit the window).
+The API down, a blocked account or no credit inhibit it in Alertmanager: their
+pages name the cause of the canaries' failures.
 Both aggregate over replicas: only the leader sends and discovers.
 """
 
 from __future__ import annotations
 
 from monitoring.alert import HEALTH, PAGE, TICKET, Alert
+from monitoring.health_alerts import ACCOUNT
 from monitoring.settings import MINUTE, Settings
 
-ACCOUNT = "job, provider, account"
 CANARY_WINDOW = 30 * MINUTE
 DELIVERED = 'result="delivered"'
 NOT_DELIVERED = 'result!="delivered"'

@@ -5,6 +5,9 @@ the start), so these alerts never concern a polled account. With push on,
 polling is the safety net: it finds lost webhooks' final statuses late. A
 webhook that stopped arriving therefore shows as finals found by polls while
 none come by push, and a ticket is enough: nothing is lost, only later.
+(sfmc_transactional's polls stop at "sent": its messages whose webhooks are lost
+end by expiry at the end of the tracking window, so expiries count as the
+safety net's finals too.)
 Both add up the account's replicas: a load balancer spreads one provider's
 webhooks over them, and one replica may by chance get none for a while.
 """
@@ -25,14 +28,14 @@ def push_quiet_alert(settings: Settings) -> Alert:
     def finals(source: str) -> str:
         return (
             f"sum by ({ACCOUNT}) (increase(sms_messages_final_by_source_total"
-            f'{{{job}, source="{source}"}}[{window}]))'
+            f'{{{job}, source=~"{source}"}}[{window}]))'
         )
 
     pushing = f"group by ({ACCOUNT}) (sms_exporter_push_requests_total{{{job}}})"
     return Alert(
         name="SMSPushQuiet",
         expr=(
-            f"{finals('poll')} > 0\n"
+            f"{finals('poll|expiry')} > 0\n"
             f"and on ({ACCOUNT})\n{finals('push')} == 0\n"
             f"and on ({ACCOUNT})\n{pushing}"
         ),

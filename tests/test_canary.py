@@ -164,15 +164,17 @@ class TestRateCap:
         self, tmp_path: Path, start_namirial: Start, start_exporter: Start
     ) -> None:
         simulator, url = await start_namirial(FAST)
-        account = namirial_account(url, API_KEY, canary=canary_block(url, interval="1h"))
+        account = namirial_account(url, API_KEY, canary=canary_block(url, interval="15m"))
         config, _ = make_config(tmp_path, {"eu": account})
         _, client = await start_exporter(config)
         await wait_for(lambda: simulator.send_requests == 1, what="the first canary")
         await client.close()
+        before = simulator.requests
         exporter, client = await start_exporter(config)
         canary_due = await exporter.store.cursor("eu", LAST_SEND)
         assert canary_due is not None
-        await wait_for(lambda: simulator.requests >= 2, what="the second exporter's probe")
+        # The second exporter's credential check, made as its canary loop starts.
+        await wait_for(lambda: simulator.requests > before, what="the second exporter's probe")
         assert simulator.send_requests == 1
 
 
@@ -198,8 +200,11 @@ class TestExporter:
                 for result in ("delivered", "send_error")
             }
 
+        async def send_error_counted() -> bool:
+            return (await results())["send_error"] >= 1
+
         await wait_for(lambda: simulator.send_requests == 1, what="a canary at start")
-        await wait_for(results, what="canary results")
+        await wait_for(send_error_counted, what="the failed send counted")
         page_text = await (await client.get("/metrics")).text()
         page = parse_samples(page_text)
         assert total(page, "sms_canary_send_errors_total", reason="wrong_number") == 1

@@ -38,7 +38,9 @@ E164 = r"^\+[1-9]\d{6,14}$"
 """A phone number in E.164 form."""
 MIN_INTERVAL = 60.0
 """Seconds between two canaries at least, unless the block says ``allow_fast``."""
-GENERIC_SEND_ERRORS = frozenset({"http_error", "timeout", "connection", "bad_response", "other"})
+GENERIC_SEND_ERRORS = frozenset(
+    {"http_error", "auth", "throttled", "timeout", "connection", "bad_response", "other"}
+)
 """Send error reasons every canary may report, beside its provider's own."""
 
 
@@ -54,8 +56,9 @@ class CanarySettings(BaseModel):
     interval: Duration = Field(
         300.0,
         ge=1,
-        le=86400,
-        description="time between two canary sends (at least 1m unless allow_fast)",
+        le=900,
+        description="time between two canary sends (at least 1m unless allow_fast; at most"
+        " 15m, so that two failed canaries fit the 30-minute window of SMSCanaryFailing)",
     )
     allow_fast: bool = Field(
         False,

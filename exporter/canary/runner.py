@@ -170,9 +170,10 @@ class AccountCanary:
         statuses = {o.status for o in report.observations}
         for seen in report.observations:
             if seen.status in self._success:
-                clocks = seen.accepted_at is not None and seen.changed_at is not None
-                end = seen.changed_at if clocks and seen.changed_at else self._clock()
-                start = seen.accepted_at if clocks and seen.accepted_at else sent_at
+                # The provider's clocks where it gives them: the check's own time follows
+                # the canary's check schedule, not the handset.
+                end = seen.changed_at if seen.changed_at is not None else self._clock()
+                start = seen.accepted_at if seen.accepted_at is not None else sent_at
                 latency = max(0.0, end - start)
                 in_time = end <= sent_at + self.settings.deadline
                 return ("delivered", latency) if in_time else ("timeout", None)

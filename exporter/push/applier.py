@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from sms_delivery_exporter.config import Account
 from sms_delivery_exporter.intake.sampling import sampled_in
 from sms_delivery_exporter.metrics import PushHealth
-from sms_delivery_exporter.outcomes import OutcomeBook, OutcomeRecorder
+from sms_delivery_exporter.outcomes import OutcomeBook
 from sms_delivery_exporter.polling import Reservations, Tracker
 from sms_delivery_exporter.push.events import KeptEvent, decode
 from sms_delivery_exporter.store import FoundRef, NewRef, RefUpdate, Store, StoreError
@@ -165,6 +165,8 @@ class PushApplier:
             kept: list[KeptEvent] = []
             orphans: list[int] = []
             for row in rows:
+                if row.id in self._queued:
+                    continue  # in memory already (a shared store's sweep reads it again)
                 try:
                     event = decode(row.id, row.account, row.received_at, row.event)
                 except (ValueError, KeyError, TypeError, IndexError):
@@ -286,6 +288,7 @@ class PushApplier:
         push = applying.account.push
         rate = applying.account.settings.sample_rate
         untracked: list[KeptEvent] = []
+        later: list[tuple[KeptEvent, float]] = []
         for event in unknown:
             if not sampled_in(name, event.ref_key, rate):
                 done[event.id] = "sampled_out"
@@ -293,8 +296,7 @@ class PushApplier:
                 untracked.append(event)
             elif push is not None and now < event.received_at + push.registration_grace:
                 age = max(now - event.received_at, FIRST_LOOK_AGAIN)
-                self._retry(event, min(now + age, event.received_at + push.registration_grace))
-                done[event.id] = ""  # looked at again later: not applied now
+                later.append((event, min(now + age, event.received_at + push.registration_grace)))
             else:
                 done[event.id] = "unknown_message"
         created: set[str] = set()
@@ -306,9 +308,9 @@ class PushApplier:
                     name, list(created | {e.ref_key for e in untracked})
                 )
             )
-        waiting = [event_id for event_id, result in done.items() if not result]
-        for event_id in waiting:
-            del done[event_id]
+        # Put off only now: were a store call above to fail, the caller retries them all.
+        for event, at in later:
+            self._retry(event, at)
         return refs, created, done
 
     async def _track(self, applying: Applying, events: list[KeptEvent], now: float) -> set[str]:
@@ -320,14 +322,13 @@ class PushApplier:
             when = min(
                 t for t in (seen.accepted_at, seen.changed_at, event.received_at) if t is not None
             )
+            # A provider's time from before the tracking window would expire it at once.
+            when = max(when, now - account.schedule.tracking_window)
             first[event.ref_key] = min(first.get(event.ref_key, now), when, now)
         catalogue = self._book.catalogue
         new_refs = []
-        empty = tuple("" for _ in catalogue.application_labels)
         for key, submitted_at in first.items():
-            recorder = OutcomeRecorder(
-                account.provider.name, account.name, empty, account.final_statuses
-            )
+            recorder = applying.tracker.recorder("")
             recorder.tracked(pushed=True)
             new_refs.append(
                 NewRef(

@@ -19,13 +19,13 @@ CHUNK = 10_000
 async def prune_events_forever(
     store: Store, accounts: Mapping[str, Account], clock: Callable[[], float] = time.time
 ) -> None:
-    """Every PRUNE_EVERY seconds, per account with push, events past its dedupe window."""
+    """Every PRUNE_EVERY seconds, per account, applied events past its dedupe window (all of
+    them for an account whose push was turned off: no redelivery is expected)."""
     while True:
         await asyncio.sleep(PRUNE_EVERY)
         for name, account in accounts.items():
-            if account.push is None:
-                continue
-            before = clock() - account.push.dedupe_window
+            window = account.push.dedupe_window if account.push is not None else 0.0
+            before = clock() - window
             try:
                 # In chunks, so that calls and polls get the store in between.
                 for _ in range(100):

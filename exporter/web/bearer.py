@@ -7,20 +7,19 @@ compared as the bytes it was, never raised about, and never echoed or logged.
 
 from __future__ import annotations
 
-import hmac
-
 from pydantic import SecretStr
+
+from sms_delivery_exporter.api import token_matches
 
 
 class BearerToken:
     """Does an ``Authorization`` header carry the configured token?"""
 
     def __init__(self, token: SecretStr) -> None:
-        self._expected = token.get_secret_value().encode()
+        self._expected = token
 
     def matches(self, header: str | None) -> bool:
         scheme, _, credentials = (header or "").strip().partition(" ")
-        given = credentials.strip().encode("utf-8", "surrogateescape")
         # Compared whatever the scheme, so that timing tells nothing about either part.
-        same = hmac.compare_digest(given, self._expected)
+        same = token_matches(credentials.strip(), self._expected)
         return same and scheme.lower() == "bearer"

@@ -65,7 +65,9 @@ class PushHandler:
         try:
             async with asyncio.timeout(self._read_timeout):
                 if request.content_length is not None:
-                    return await request.read()  # within the limit: checked above
+                    # Within the push limit (checked above); not request.read(), whose
+                    # limit is the intake's (client_max_size).
+                    return await request.content.read()
                 # No length (chunked): read in chunks, so that the body stops at the limit.
                 async for chunk in request.content.iter_chunked(64 * 1024):
                     size += len(chunk)

@@ -31,6 +31,6 @@ def add_routes(app: web.Application, config: Config) -> None:
 def client_max_size(config: Config) -> int:
     """Room over the intake limit, so that the handler, not aiohttp, answers the 413.
 
-    (Webhook bodies are read in chunks against each account's own limit.)
+    (Webhook bodies are read past it, against each account's own ``push.max_body_bytes``.)
     """
     return config.intake.max_body_bytes + 1

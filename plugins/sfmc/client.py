@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sms_delivery_exporter.api import AuthFailed, HttpResponse, ProviderHttp
-from sms_delivery_providers.sfmc.auth import Token, TokenSource
+from sms_delivery_providers.sfmc.auth import Token, TokenSource, parse_v2_token
+from sms_delivery_providers.sfmc.settings import SfmcSettings
 
 
 class SfmcClient:
@@ -68,3 +69,12 @@ class SfmcClient:
 
 
 _ACCEPT = {"Accept": "application/json"}
+
+
+def v2_client(http: ProviderHttp, settings: SfmcSettings) -> SfmcClient:
+    """A client of the account's REST API with OAuth2 tokens (v2), as the transactional
+    provider, its canary and its not-sent feed each use."""
+    url = settings.token_url()
+    assert url is not None  # the settings validator guarantees it
+    tokens = TokenSource(http, url=url, body=settings.token_body(), parse=parse_v2_token)
+    return SfmcClient(http, tokens, rest_url=str(settings.rest_url) if settings.rest_url else None)

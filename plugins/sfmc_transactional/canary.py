@@ -25,8 +25,7 @@ from sms_delivery_exporter.api import (
     ProviderSettings,
     RefModel,
 )
-from sms_delivery_providers.sfmc.auth import TokenSource, parse_v2_token
-from sms_delivery_providers.sfmc.client import SfmcClient
+from sms_delivery_providers.sfmc.client import v2_client
 from sms_delivery_providers.sfmc.settings import SfmcSettings
 from sms_delivery_providers.sfmc_transactional.ref import SfmcTransactionalRef
 
@@ -62,12 +61,7 @@ class SfmcTransactionalCanary(Canary):
         self, settings: ProviderSettings, canary: CanarySettings, http: ProviderHttp
     ) -> None:
         super().__init__(settings, canary, http)
-        account = cast(SfmcSettings, settings)
-        url = account.token_url()
-        assert url is not None  # the settings validator guarantees it
-        tokens = TokenSource(http, url=url, body=account.token_body(), parse=parse_v2_token)
-        rest = str(account.rest_url) if account.rest_url else None
-        self._client = SfmcClient(http, tokens, rest_url=rest)
+        self._client = v2_client(http, cast(SfmcSettings, settings))
 
     async def send(self) -> RefModel:
         canary = cast(SfmcCanarySettings, self.canary)

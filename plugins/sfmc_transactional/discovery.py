@@ -27,8 +27,8 @@ from sms_delivery_exporter.api import (
     ProviderSettings,
     RefReport,
 )
-from sms_delivery_providers.sfmc.auth import TokenSource, call_error, parse_v2_token
-from sms_delivery_providers.sfmc.client import SfmcClient
+from sms_delivery_providers.sfmc.auth import call_error
+from sms_delivery_providers.sfmc.client import v2_client
 from sms_delivery_providers.sfmc.settings import SfmcSettings
 from sms_delivery_providers.sfmc_transactional.message import parse_status
 from sms_delivery_providers.sfmc_transactional.ref import SfmcTransactionalRef
@@ -59,12 +59,7 @@ class SfmcNotSentDiscoverer(Discoverer):
         self, settings: ProviderSettings, discovery: DiscoverySettings, http: ProviderHttp
     ) -> None:
         super().__init__(settings, discovery, http)
-        account = cast(SfmcSettings, settings)
-        url = account.token_url()
-        assert url is not None  # the settings validator guarantees it
-        tokens = TokenSource(http, url=url, body=account.token_body(), parse=parse_v2_token)
-        rest = str(account.rest_url) if account.rest_url else None
-        self._client = SfmcClient(http, tokens, rest_url=rest)
+        self._client = v2_client(http, cast(SfmcSettings, settings))
         self._size = cast(SfmcDiscoverySettings, discovery).page_size
 
     def feeds(self) -> Sequence[DiscoveryFeed]:

@@ -15,8 +15,8 @@ from sms_delivery_exporter.api import (
     RefReport,
     Status,
 )
-from sms_delivery_providers.sfmc.auth import TokenSource, call_error, parse_v2_token
-from sms_delivery_providers.sfmc.client import SfmcClient
+from sms_delivery_providers.sfmc.auth import call_error
+from sms_delivery_providers.sfmc.client import v2_client
 from sms_delivery_providers.sfmc.settings import SfmcSchedule, SfmcSettings
 from sms_delivery_providers.sfmc_transactional.canary import SfmcTransactionalCanary
 from sms_delivery_providers.sfmc_transactional.discovery import SfmcNotSentDiscoverer
@@ -59,11 +59,7 @@ class SfmcTransactionalProvider(Provider[SfmcTransactionalSettings, SfmcTransact
 
     def __init__(self, settings: SfmcTransactionalSettings, http: ProviderHttp) -> None:
         super().__init__(settings, http)
-        url = settings.token_url()
-        assert url is not None  # the settings validator guarantees it
-        tokens = TokenSource(http, url=url, body=settings.token_body(), parse=parse_v2_token)
-        rest = str(settings.rest_url) if settings.rest_url else None
-        self._client = SfmcClient(http, tokens, rest_url=rest)
+        self._client = v2_client(http, settings)
 
     async def probe(self) -> Probe:
         """A new token from the token endpoint: the credentials still work."""

@@ -177,7 +177,12 @@ def _number(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
+    if (
+        isinstance(value, str)
+        and value.strip().isdecimal()
+        and value.strip().isascii()
+        and len(value.strip()) <= 18
+    ):
         return int(value.strip())
     return None
 
