@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sms_delivery_exporter.store import NewRef, RefUpdate, SqliteStore, StoreError
+from sms_delivery_exporter.store.rows import summed
 
 
 @pytest.fixture
@@ -84,3 +85,13 @@ async def test_not_a_database(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open the store"):
         await store.open()
     await store.close()
+
+
+def test_series_changes_summed_per_series() -> None:
+    """A batch's changes reach the store as one upsert per series, zero sums included (the
+    series exists, at 0), first-seen order kept."""
+    final = ("sms_messages_final_total", '{"status":"delivered"}')
+    pending = ("sms_messages_in_flight", '{"status":"pending"}')
+    rows = [(*final, 1.0), (*pending, -1.0), (*final, 1.0), (*pending, 1.0), (*final, 1.0)]
+    assert summed(rows) == [(*final, 3.0), (*pending, 0.0)]
+    assert summed([]) == []

@@ -9,6 +9,21 @@ SeriesRow = tuple[str, str, float]
 """(series name, labels as a JSON object with sorted keys, amount): one outcome series change."""
 
 
+def summed(rows: Iterable[SeriesRow]) -> list[SeriesRow]:
+    """The changes of each series added together, in first-seen order (zero sums kept: they
+    still create the series).
+
+    A store writes one upsert per row: a batch of a thousand deliveries makes a
+    few rows, not thousands, and SQLite's executemany takes the GIL back from the
+    event loop once per row.
+    """
+    total: dict[tuple[str, str], float] = {}
+    for name, labels, amount in rows:
+        key = (name, labels)
+        total[key] = total.get(key, 0.0) + amount
+    return [(name, labels, amount) for (name, labels), amount in total.items()]
+
+
 @dataclass(slots=True)  # not frozen: frozen __init__ is slow, and this is made per ref
 class NewRef:
     """A ref to start tracking, and the series changes its registration causes if it is new."""

@@ -41,6 +41,7 @@ from sms_delivery_exporter.store.rows import (
     RefUpdate,
     SeriesRow,
     kept_event_ids,
+    summed,
 )
 from sms_delivery_exporter.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 from sms_delivery_exporter.store.sqlite_writes import (
@@ -219,7 +220,7 @@ class SqliteStore:
     ) -> PushCommit:
         """One process applies: every update applies, and every event with it."""
         texts = update_texts(updates)
-        every = [*rows, *(row for u in updates for row in u.rows)]
+        every = summed([*rows, *(row for u in updates for row in u.rows)])
         ids = [event_id for event_id, _ in events]
         query = partial(sqlite_push.apply_push, self._conn, texts, every, json.dumps(ids))
         await self._run(query, write=True)
@@ -374,7 +375,7 @@ class SqliteStore:
                 result.new.append(new)
                 if new:
                     result.rows.extend(ref.rows)
-            add_series(db, result.rows)
+            add_series(db, summed(result.rows))
         return result
 
     def _cursor(self, account: str, feed: str) -> str | None:
