@@ -2,7 +2,7 @@
 
 1. Throughput: Namirial ``STATUS_UPDATE`` calls, one event each (the hardest
    case: ENS batches up to 1,000 events in one call), posted by
-   ``bench/push_load.py`` with 64 connections, to the exporter (each 200
+   ``bench/push_load.py`` with 128 connections, to the exporter (each 200
    after the event is committed with ``synchronous=full``, the event then
    applied to its registered ref) and to ``bench/push_bare.py``, a bare aiohttp
    handler that only reads the body, in turns (the other one frozen with
