@@ -2,9 +2,11 @@
 
 Only accounts whose canary is enabled have ``sms_canary_results_total`` (zero
 from the start), and only accounts with a ``discovery:`` block have
-``sms_discovery_last_success_timestamp_seconds``: these alerts never concern
-the others. A failing canary pages: in low traffic it is the only end-to-end
-signal. One failed canary does not: it takes two results without a single
+``sms_discovery_walking_since_timestamp_seconds`` (from the leader's first
+walk) and ``sms_discovery_last_success_timestamp_seconds`` (from the first
+complete one): these alerts never concern the others. A failing canary pages:
+in low traffic it is the only end-to-end signal. One failed canary does not:
+it takes two results without a single
 delivery in the window (the canary sends every 5 minutes by default, and
 ``canary.interval`` is at most 15 minutes, so that two failures fit the window).
 The API down, a blocked account or no credit inhibit it in Alertmanager: their
@@ -54,11 +56,17 @@ def canary_failing_alert(settings: Settings) -> Alert:
 
 def discovery_stale_alert(settings: Settings) -> Alert:
     job = settings.job_selector
+
+    def latest(gauge: str) -> str:
+        return f"max by ({ACCOUNT}, feed) ({gauge}{{{job}}})"
+
+    # Since the last complete walk, or, before any, since the leader began walking: a
+    # feed that fails from the start is as stale as one that stopped.
     return Alert(
         name="SMSDiscoveryStale",
         expr=(
-            f"time() - max by ({ACCOUNT}, feed) "
-            f"(sms_discovery_last_success_timestamp_seconds{{{job}}})"
+            f"time() - (\n  {latest('sms_discovery_last_success_timestamp_seconds')}\n  or\n"
+            f"  {latest('sms_discovery_walking_since_timestamp_seconds')}\n)"
             f" > {settings.seconds(DISCOVERY_STALE_AFTER)}"
         ),
         for_seconds=5 * MINUTE,
@@ -66,7 +74,8 @@ def discovery_stale_alert(settings: Settings) -> Alert:
         summary="Discovery of unregistered SMS has stopped",
         description=(
             "No walk of the {{ $labels.feed }} feeds of account {{ $labels.account }} "
-            "({{ $labels.provider }}) completed for {{ $value | humanizeDuration }}: its list "
+            "({{ $labels.provider }}) has completed for {{ $value | humanizeDuration }} (counted "
+            "from the last that did, or from the first the exporter tried): its list "
             "calls fail, the account is paused, or walks stop at discovery.max_pages. "
             "Messages nobody registered are not being tracked."
         ),

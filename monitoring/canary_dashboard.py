@@ -77,13 +77,16 @@ CANARY_AND_DISCOVERY = Row(
         ),
         Panel(
             "Time since last complete discovery walk",
-            "Seconds since a walk of each kind of feed last read every page it needed. The "
-            "line: 15 minutes, where SMSDiscoveryStale opens a ticket.",
+            "Seconds since a walk of each kind of feed last read every page it needed (or, "
+            "before any did, since the exporter began walking them). The line: 15 minutes, "
+            "where SMSDiscoveryStale opens a ticket.",
             "s",
             (
                 Query(
-                    "time() - max by (provider, account, feed) "
-                    f"({sel('sms_discovery_last_success_timestamp_seconds')})",
+                    "time() - (max by (provider, account, feed) "
+                    f"({sel('sms_discovery_last_success_timestamp_seconds')}) or "
+                    "max by (provider, account, feed) "
+                    f"({sel('sms_discovery_walking_since_timestamp_seconds')}))",
                     "{{provider}} / {{account}} {{feed}}",
                 ),
             ),

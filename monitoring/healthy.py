@@ -144,6 +144,7 @@ def _series(account: Account, index: int) -> list[tuple[str, str, str]]:
             ("sms_canary_results_total", 'result="timeout"', hourly),
             ("sms_canary_results_total", 'result="send_error"', f"0x{n}"),
             ("sms_discovery_last_success_timestamp_seconds", 'feed="reference"', f"0+60x{n}"),
+            ("sms_discovery_walking_since_timestamp_seconds", 'feed="reference"', f"0x{n}"),
         ]
     delivered = account.finals.get("delivered")
     if delivered:

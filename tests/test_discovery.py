@@ -248,6 +248,40 @@ class TestExporter:
         by_id = [c for c in simulator.calls if "/reference/" not in c.path]
         assert len(by_id) < 100
 
+    async def test_lists_unreadable_from_the_start_are_stale_from_the_start(
+        self,
+        tmp_path: Path,
+        store: dict[str, Any],
+        start_namirial: Start,
+        start_exporter: Start,
+    ) -> None:
+        """A feed that never completes a walk has no last success, but says since when it is
+        walked: SMSDiscoveryStale counts from there (prometheus/tests/canary.test.yml)."""
+        simulator, url = await start_namirial(Scenario())
+        simulator.list_broken = True
+        before = time.time()
+        account = namirial_account(
+            url, API_KEY, discovery={"references": ["orders"], "interval": "1s"}
+        )
+        config, _ = make_config(tmp_path, {"eu": account}, store=store)
+        _, client = await start_exporter(config)
+        since = "sms_discovery_walking_since_timestamp_seconds"
+
+        async def failing() -> bool:
+            return await _value(client, "sms_discovery_pages_total", result="error") >= 3
+
+        await wait_for(failing, what="three failed walks")
+        assert before <= await _value(client, since, feed="reference") <= time.time()
+        assert await _value(client, "sms_discovery_last_success_timestamp_seconds") == 0
+        first = await _value(client, since, feed="reference")
+        simulator.list_broken = False
+
+        async def walked() -> bool:
+            return await _value(client, "sms_discovery_last_success_timestamp_seconds") > first
+
+        await wait_for(walked, what="a complete walk")
+        assert await _value(client, since, feed="reference") == first  # kept: since when
+
     async def test_restart_repeats_nothing(
         self, tmp_path: Path, start_namirial: Start, start_exporter: Start
     ) -> None:

@@ -70,6 +70,7 @@ class AccountDiscovery:
         self._clock = clock
         provider, name = account.provider.name, account.name
         kinds = sorted({feed.kind for feed in discoverer.feeds()})
+        self._kinds = kinds
         health.zero(kinds)
         key = book.catalogue.key
         book.ensure(
@@ -81,7 +82,13 @@ class AccountDiscovery:
         """Walk every feed now and then every ``interval``, until cancelled."""
         while True:
             started = self._clock()
-            if self._leading():
+            if not self._leading():
+                self.health.walking_since.clear()  # another replica walks them
+            else:
+                for kind in self._kinds:
+                    # From the first walk a leader tries: a walk that never completes
+                    # is then stale too (SMSDiscoveryStale), not only one that stopped.
+                    self.health.walking_since.setdefault(kind, started)
                 for feed in self.discoverer.feeds():
                     try:
                         await self.walk(feed)

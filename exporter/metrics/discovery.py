@@ -1,4 +1,4 @@
-"""Discovery health: pages read per feed kind, and when a walk last worked.
+"""Discovery health: pages read per feed kind, since when it walks, and when a walk last worked.
 
 Plain numbers written by each account's discovery loop, turned into fresh
 families at scrape time. Label ``feed`` is the feed's kind (reference,
@@ -26,6 +26,9 @@ class DiscoveryHealth:
     """Pages read, by (feed kind, result)."""
     last_success: dict[str, float] = field(default_factory=dict)
     """When a walk of a feed of this kind last reached its end, by kind."""
+    walking_since: dict[str, float] = field(default_factory=dict)
+    """Since when this exporter walks the feeds of this kind (as the leader), by kind: what
+    staleness counts from until a walk first reaches its end."""
     truncated: dict[str, int] = field(default_factory=dict)
     """Walks that stopped at ``max_pages`` before reaching what they had seen."""
 
@@ -64,6 +67,12 @@ class DiscoveryCollector(Collector):
             "When a walk of a feed of this kind last read every page it needed.",
             labels=labels,
         )
+        since = GaugeMetricFamily(
+            "sms_discovery_walking_since_timestamp_seconds",
+            "Since when this exporter walks the feeds of this kind (it leads discovery):"
+            " with no walk complete yet, how long discovery has been failing.",
+            labels=labels,
+        )
         for health in list(self._healths.values()):
             base = [health.provider, health.account]
             for (kind, result), count in list(health.pages.items()):
@@ -72,4 +81,6 @@ class DiscoveryCollector(Collector):
                 truncated.add_metric([*base, kind], count)
             for kind, when in list(health.last_success.items()):
                 last.add_metric([*base, kind], when)
-        yield from (pages, truncated, last)
+            for kind, when in list(health.walking_since.items()):
+                since.add_metric([*base, kind], when)
+        yield from (pages, truncated, last, since)
