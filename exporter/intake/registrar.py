@@ -21,7 +21,7 @@ from sms_delivery_exporter.intake.labels import LabelBudget
 from sms_delivery_exporter.intake.sampling import sampled_in
 from sms_delivery_exporter.metrics import LabelledCounter
 from sms_delivery_exporter.outcomes import OutcomeBook, OutcomeRecorder, label_values, zero_series
-from sms_delivery_exporter.store import NewRef, Store, StoreError
+from sms_delivery_exporter.store import NewRef, Store, StoreError, StoreUnavailable
 
 INTAKE_RESULTS = ("accepted", "duplicate", "sampled_out", "invalid")
 
@@ -32,10 +32,6 @@ class IntakeRejected(Exception):
     def __init__(self, errors: list[ItemError]) -> None:
         super().__init__(f"{len(errors)} problem(s) in the batch")
         self.errors = errors
-
-
-class StoreUnavailable(Exception):
-    """The store cannot commit now; nothing of the batch was registered (retry later)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +114,7 @@ class Intake:
         pending: dict[str, set[str]] = {}
         new_refs = [self._new_ref(item, now, pending) for item in kept]
         new_values = [(key, value) for key, values in pending.items() for value in values]
-        if not self._store.health.healthy:
-            # Acknowledging refs a vanished or damaged store may lose would lie to the sender.
-            raise StoreUnavailable(self._store.health.describe())
+        self._store.health.check()
         try:
             result = await self._store.insert_refs(new_refs, new_values)
         except StoreError as exc:

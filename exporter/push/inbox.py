@@ -13,11 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-from sms_delivery_exporter.store import NewPushEvent, Store, StoreError
-
-
-class StoreUnavailable(Exception):
-    """The store cannot commit now: nothing of the call was kept (the provider retries)."""
+from sms_delivery_exporter.store import NewPushEvent, Store, StoreError, StoreUnavailable
 
 
 class Inbox:
@@ -30,9 +26,7 @@ class Inbox:
 
     async def keep(self, events: Sequence[NewPushEvent]) -> list[int | None]:
         """Commit events; each one's id, or None for a redelivery. :class:`StoreUnavailable`."""
-        if not self._store.health.healthy:
-            # Acknowledging events a vanished or damaged store may lose would lie to the provider.
-            raise StoreUnavailable(self._store.health.describe())
+        self._store.health.check()
         future: asyncio.Future[list[int | None]] = asyncio.get_running_loop().create_future()
         self._waiting.append((events, future))
         self._work.set()

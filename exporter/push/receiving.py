@@ -30,8 +30,8 @@ from sms_delivery_exporter.metrics import PushHealth
 from sms_delivery_exporter.push.applier import PushApplier
 from sms_delivery_exporter.push.events import dedupe_key, kept, restore
 from sms_delivery_exporter.push.handshake import HandshakeNotKept, Handshakes
-from sms_delivery_exporter.push.inbox import Inbox, StoreUnavailable
-from sms_delivery_exporter.store import NewPushEvent
+from sms_delivery_exporter.push.inbox import Inbox
+from sms_delivery_exporter.store import NewPushEvent, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

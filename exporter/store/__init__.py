@@ -9,7 +9,7 @@ Imports only :mod:`sms_delivery_exporter.config` (its own settings).
 from __future__ import annotations
 
 from sms_delivery_exporter.config import StoreConfig
-from sms_delivery_exporter.store.health import PROBLEMS, StoreHealth
+from sms_delivery_exporter.store.health import PROBLEMS, StoreHealth, StoreUnavailable
 from sms_delivery_exporter.store.interface import Store, StoreError
 from sms_delivery_exporter.store.leadership import Leadership, leading
 from sms_delivery_exporter.store.postgres import PostgresStore
@@ -42,6 +42,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreHealth",
+    "StoreUnavailable",
     "leading",
     "store_for",
     "watch_store",

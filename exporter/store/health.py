@@ -20,6 +20,10 @@ the integrity check failed; ``unreachable``: PostgreSQL cannot be reached (down,
 the network)."""
 
 
+class StoreUnavailable(Exception):
+    """The store cannot keep what would be acknowledged now: nothing was kept (retry later)."""
+
+
 @dataclass(slots=True)
 class StoreHealth:
     """The store's current problems, and how often each has appeared."""
@@ -40,6 +44,12 @@ class StoreHealth:
 
     def clear(self, kind: str) -> None:
         self.problems.pop(kind, None)
+
+    def check(self) -> None:
+        """:class:`StoreUnavailable` while a problem lasts: acknowledging what a vanished or
+        damaged store may lose would lie to the sender (the intake's, a provider)."""
+        if self.problems:
+            raise StoreUnavailable(self.describe())
 
     def describe(self) -> str:
         return "; ".join(f"{kind}: {message}" for kind, message in sorted(self.problems.items()))

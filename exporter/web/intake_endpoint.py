@@ -17,7 +17,8 @@ from aiohttp import web
 
 from sms_delivery_exporter.config import IntakeConfig
 from sms_delivery_exporter.intake.body import BodyError, TooManyItems, parse_body
-from sms_delivery_exporter.intake.registrar import IntakeRejected, StoreUnavailable
+from sms_delivery_exporter.intake.registrar import IntakeRejected
+from sms_delivery_exporter.store import StoreUnavailable
 from sms_delivery_exporter.web.bearer import BearerToken
 from sms_delivery_exporter.web.keys import INTAKE
 from sms_delivery_exporter.web.responses import json_error
