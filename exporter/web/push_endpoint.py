@@ -64,11 +64,9 @@ class PushHandler:
         size = 0
         try:
             async with asyncio.timeout(self._read_timeout):
-                if request.content_length is not None:
-                    # Within the push limit (checked above); not request.read(), whose
-                    # limit is the intake's (client_max_size).
-                    return await request.content.read()
-                # No length (chunked): read in chunks, so that the body stops at the limit.
+                # Counted as decoded, whatever the declared length: a compressed body of a
+                # few kilobytes can inflate to gigabytes. (Not request.read(), whose limit
+                # is the intake's, client_max_size.)
                 async for chunk in request.content.iter_chunked(64 * 1024):
                     size += len(chunk)
                     if size > limit:
