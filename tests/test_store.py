@@ -95,3 +95,19 @@ def test_series_changes_summed_per_series() -> None:
     rows = [(*final, 1.0), (*pending, -1.0), (*final, 1.0), (*pending, 1.0), (*final, 1.0)]
     assert summed(rows) == [(*final, 3.0), (*pending, 0.0)]
     assert summed([]) == []
+
+
+async def test_rows_returned_are_the_rows_stored(store: SqliteStore) -> None:
+    """The book adds the rows an insert returns, the store the rows it wrote: the same
+    sums, or a float total read back after a restart differs from the one served before
+    (a counter going down, which Prometheus takes for a reset)."""
+    latency_sum = ("sms_delivery_latency_seconds_sum", "{}")
+    served = 0.0
+    for amounts in ((0.1,), (0.2, 0.3)):
+        refs = [
+            NewRef("a", f"k{amount}", "", 1.0, 1.0, 10.0, rows=[(*latency_sum, amount)])
+            for amount in amounts
+        ]
+        for _, _, amount in (await store.insert_refs(refs)).rows:
+            served += amount
+    assert await store.series() == [(*latency_sum, served)]

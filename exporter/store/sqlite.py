@@ -375,7 +375,9 @@ class SqliteStore:
                 result.new.append(new)
                 if new:
                     result.rows.extend(ref.rows)
-            add_series(db, summed(result.rows))
+            # The book gets the rows the store added: the same sums, in the same order.
+            result.rows = summed(result.rows)
+            add_series(db, result.rows)
         return result
 
     def _cursor(self, account: str, feed: str) -> str | None:
