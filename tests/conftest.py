@@ -54,10 +54,14 @@ async def start_exporter(
     """Start an exporter in-process (polling starts): returns (exporter, test client)."""
     from sms_delivery_exporter.app import create_app
     from sms_delivery_exporter.config import Config
+    from sms_delivery_exporter.web.serving import PARSING
 
     async def start(config: Config, **options: Any) -> tuple[RunningExporter, Any]:
         app = create_app(config, **options)
-        client = await aiohttp_client(app)
+        # Parsed as the exporter's own server parses (handler options go to start_server).
+        server = TestServer(app)
+        await server.start_server(**PARSING)
+        client = await aiohttp_client(server)
         return RunningExporter(app), client
 
     return start

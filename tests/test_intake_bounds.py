@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +70,21 @@ class TestBoundedWork:
         response = await client.post("/api/v1/messages", data=item, headers=NDJSON)
         assert "nested more than 8 levels" in (await problems(response))["error"]
         assert await exporter.store.count_refs() == 0
+
+    @pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "GZIP "])
+    async def test_compressed_bodies_refused_never_inflated(
+        self, intake: tuple[RunningExporter, Any], coding: str
+    ) -> None:
+        exporter, client = intake
+        batch = json.dumps([{"account": "eu", "id": IDS[0]}]).encode()
+        headers = {**AUTH, "Content-Type": "application/json", "Content-Encoding": coding}
+        response = await client.post("/api/v1/messages", data=gzip.compress(batch), headers=headers)
+        assert response.status == 415
+        assert "Content-Encoding" in (await response.json())["error"]
+        plain = await client.post(
+            "/api/v1/messages", json=[{"account": "eu", "id": IDS[0]}], headers=AUTH
+        )
+        assert plain.status == 202 and await exporter.store.count_refs() == 1
 
     async def test_huge_item(self, intake: tuple[RunningExporter, Any]) -> None:
         _, client = intake

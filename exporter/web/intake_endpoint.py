@@ -21,7 +21,7 @@ from sms_delivery_exporter.intake.registrar import IntakeRejected
 from sms_delivery_exporter.store import StoreUnavailable
 from sms_delivery_exporter.web.bearer import BearerToken
 from sms_delivery_exporter.web.keys import INTAKE
-from sms_delivery_exporter.web.responses import json_error
+from sms_delivery_exporter.web.responses import encoded_body_refused, json_error
 
 MAX_LISTED = 20
 """Problems listed in a 400; the rest are counted (a body of a million bad items stays small)."""
@@ -44,6 +44,9 @@ class IntakeHandler:
                 "missing or wrong bearer token (send Authorization: Bearer <intake.token>)",
                 headers={"WWW-Authenticate": 'Bearer realm="sms-delivery-exporter"'},
             )
+        refused = encoded_body_refused(request)
+        if refused is not None:
+            return refused
         limit = self._config.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             return _too_large(limit)

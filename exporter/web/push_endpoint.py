@@ -4,7 +4,8 @@
 committed (a redelivered event is a duplicate, not an error); 401 for a
 wrong signature or token; 400 for a body the provider's plugin cannot read;
 413 beyond ``push.max_body_bytes``; 408 when the body is not sent within
-``intake.read_timeout``; 404 for an account without push; 503 (with
+``intake.read_timeout``; 415 for a compressed body (``Content-Encoding``:
+never inflated); 404 for an account without push; 503 (with
 ``Retry-After``) when nothing could be kept: the provider sends it again.
 Every error is JSON naming what is wrong and quotes nothing the caller sent.
 The query string (which carries the token) is never logged.
@@ -20,7 +21,7 @@ from sms_delivery_exporter.api import PushMalformed, PushRefused, PushRequest
 from sms_delivery_exporter.config import IntakeConfig
 from sms_delivery_exporter.push.receiving import Endpoint, PushUnavailable
 from sms_delivery_exporter.web.keys import PUSH
-from sms_delivery_exporter.web.responses import json_error
+from sms_delivery_exporter.web.responses import encoded_body_refused, json_error
 
 RETRY_AFTER = "10"
 
@@ -37,6 +38,10 @@ class PushHandler:
         if endpoint is None:
             # The name is never quoted back: it is whatever the caller wrote.
             return json_error(404, "no webhook endpoint for this account (no push: block)")
+        refused = encoded_body_refused(request)
+        if refused is not None:
+            endpoint.health.called("malformed")
+            return refused
         body = await self._body(request, endpoint)
         if isinstance(body, web.Response):
             return body
@@ -64,9 +69,8 @@ class PushHandler:
         size = 0
         try:
             async with asyncio.timeout(self._read_timeout):
-                # Counted as decoded, whatever the declared length: a compressed body of a
-                # few kilobytes can inflate to gigabytes. (Not request.read(), whose limit
-                # is the intake's, client_max_size.)
+                # In chunks, so that a body without a length stops at the limit (not
+                # request.read(), whose limit is the intake's, client_max_size).
                 async for chunk in request.content.iter_chunked(64 * 1024):
                     size += len(chunk)
                     if size > limit:

@@ -75,6 +75,16 @@ def protect(app: web.Application, config: Config, web_config: WebConfig) -> None
         app.on_response_prepare.append(add_headers)
 
 
+PARSING: dict[str, Any] = {
+    "max_line_size": 8190,
+    "max_field_size": 8190,
+    # Bodies come as sent: a compressed one is refused (415), never inflated, so that no
+    # request can make the server inflate gigabytes (see responses.encoded_body_refused).
+    "auto_decompress": False,
+}
+"""How requests are parsed (tests serve the app in-process with the same)."""
+
+
 async def start(
     app: web.Application, config: Config, host: str, port: int, options: ServerOptions
 ) -> Serving:
@@ -85,8 +95,7 @@ async def start(
         "logger": log,
         "access_log_class": SafeAccessLogger,
         "access_log": access_log,
-        "max_line_size": 8190,
-        "max_field_size": 8190,
+        **PARSING,
     }
     runner = web.AppRunner(app, shutdown_timeout=options.shutdown_timeout, **handler_options)
     await runner.setup()
