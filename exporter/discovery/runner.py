@@ -70,7 +70,6 @@ class AccountDiscovery:
         self._clock = clock
         provider, name = account.provider.name, account.name
         kinds = sorted({feed.kind for feed in discoverer.feeds()})
-        self._kinds = kinds
         health.zero(kinds)
         key = book.catalogue.key
         book.ensure(
@@ -85,11 +84,12 @@ class AccountDiscovery:
             if not self._leading():
                 self.health.walking_since.clear()  # another replica walks them
             else:
-                for kind in self._kinds:
-                    # From the first walk a leader tries: a walk that never completes
-                    # is then stale too (SMSDiscoveryStale), not only one that stopped.
-                    self.health.walking_since.setdefault(kind, started)
                 for feed in self.discoverer.feeds():
+                    # From the first walk a leader tries of this kind: a walk that never
+                    # completes is then stale too (SMSDiscoveryStale), not only one that
+                    # stopped; a kind walked after a long first walk of another does not
+                    # count that one's time.
+                    self.health.walking_since.setdefault(feed.kind, self._clock())
                     try:
                         await self.walk(feed)
                     except StoreError as exc:  # the walk is repeated next time
