@@ -94,5 +94,7 @@ def _too_large(endpoint: Endpoint) -> web.Response:
         f"the body is larger than push.max_body_bytes ({endpoint.max_body_bytes} bytes);"
         " nothing was applied",
     )
-    response.force_close()  # the rest of the body is not read
+    # Not kept alive: aiohttp drains what is left of the body (raw bytes, never inflated)
+    # for at most its lingering time, then closes the connection.
+    response.force_close()
     return response
