@@ -63,6 +63,7 @@ async def start_pushed(
     push: dict[str, Any] | None = None,
     schedule: dict[str, Any] | None = None,
     pushing: bool = True,
+    sections: dict[str, Any] | None = None,
     **options: Any,
 ) -> Pushed:
     """A simulator on loopback and an exporter whose account takes its webhooks."""
@@ -76,7 +77,7 @@ async def start_pushed(
         "push": {**push_block, **(push or {})},
         **options,
     }
-    config, _ = make_config(tmp_path, {"acct": block})
+    config, _ = make_config(tmp_path, {"acct": block}, **(sections or {}))
     exporter, client = await start_exporter(config)
     if pushing:
         simulator.push_to(str(client.make_url("/api/v1/push/acct")))

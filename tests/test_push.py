@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import logging
+import re
 import stat
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sms_delivery_exporter.api import Observation, PushedEvent, Status
 from sms_delivery_exporter.process.logs import LogfmtFormatter
+from sms_delivery_exporter.push.events import decode, kept, restore
 from sms_delivery_providers.d7.simulator import D7Simulator
+from sms_delivery_providers.namirial.ref import NamirialRef
 from sms_delivery_providers.namirial.simulator import NamirialSimulator
 from tests.helpers import by_label, total, wait_for
 from tests.push_helpers import PUSHING, QUICK_NET, Pushed, Start, start_pushed
@@ -153,6 +159,9 @@ class TestCalls:
             (b"[1, 2]", "application/json", "JSON object"),
             (b'{"type": "STATUS_UPDATE"}', "application/json", "'message'"),
             (b"[" * 5000 + b"]" * 5000, "application/json", "nested"),
+            (b'{"type": "STATUS_UPDATE", "x": NaN}', "application/json", "not valid JSON"),
+            (b'{"type": "STATUS_UPDATE", "x": 1e999}', "application/json", "not valid JSON"),
+            (b'{"type": "STATUS_UPDATE", "x": "\\ud800"}', "application/json", "not valid JSON"),
             (b'{"type": "STATUS_UPDATE", "message": {"id": "x"}}', "application/json", "id"),
         ],
     )
@@ -200,6 +209,37 @@ class TestCalls:
         response = await pushed.client.post(token_path(pushed), json=bad)
         assert response.status == 400 and "unknown status" in (await response.json())["error"]
         assert results(pushed, CALLS) == {"too_large": 1, "malformed": 2}
+
+    async def test_bodies_at_once_in_parts_or_stopped(
+        self, tmp_path: Path, serve: Start, start_exporter: Start
+    ) -> None:
+        """A body is read whole, sent at once or in parts, within push.max_body_bytes (with a
+        length or without) and intake.read_timeout."""
+        pushed = await start_pushed(
+            tmp_path,
+            serve,
+            start_exporter,
+            "namirial",
+            pushing=False,
+            push={"max_body_bytes": 2048},
+            sections={"intake": {"read_timeout": "1s"}},
+        )
+        [item] = pushed.register(1)
+        body = json.dumps(status_update(item["id"], "DELIVERED")).encode()
+        head = f"POST {token_path(pushed)} HTTP/1.1\r\nHost: x\r\n"
+        head += "Content-Type: application/json\r\n"
+        sized = f"{head}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        answer = await send_in_parts(pushed, sized + body[:100], body[100:])
+        assert answer.startswith(b"HTTP/1.1 200") and b'"accepted": 1' in answer
+        chunked = f"{head}Transfer-Encoding: chunked\r\n\r\n".encode()
+        big = b"x" * 3000
+        for parts in ([chunk(big) + b"0\r\n\r\n"], [chunk(big[:1500]), chunk(big[1500:])]):
+            answer = await send_in_parts(pushed, chunked + parts[0], *parts[1:])
+            assert answer.startswith(b"HTTP/1.1 413") and b"push.max_body_bytes" in answer
+        stopped = f"{head}Content-Length: 1000\r\n\r\n{{".encode()
+        answer = await send_in_parts(pushed, stopped)
+        assert answer.startswith(b"HTTP/1.1 408") and b"intake.read_timeout" in answer
+        assert results(pushed, CALLS) == {"accepted": 1, "too_large": 2, "timeout": 1}
 
     async def test_nothing_kept_is_a_503_the_provider_retries(
         self, tmp_path: Path, serve: Start, start_exporter: Start
@@ -532,6 +572,53 @@ def sign(body: bytes, pushed: Pushed) -> str:
 
     key = push_option(pushed, "signature_key").encode()
     return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+
+
+class TestKeptText:
+    """What the inbox keeps of an event reads back as the plugin made it, whatever its strings."""
+
+    @pytest.mark.parametrize("provider_status", ["DELIVRD", "délivré ✓", "lone \ud800"])
+    def test_read_back_as_made(self, provider_status: str) -> None:
+        seen = Observation(
+            key="m-1",
+            status=Status.DELIVERED,
+            provider_status=provider_status,
+            accepted_at=1_700_000_000.25,
+            changed_at=float("inf"),  # never kept: unknown instead
+            segments=2,
+            cost=0.0123,
+            currency="EUR",
+        )
+        event = PushedEvent(NamirialRef(id=str(uuid.uuid4())), seen, "e-1", 1_700_000_001.5)
+        fields, text = kept(event, "key")
+        read = decode(7, "acct", 1.0, text)
+        assert read == restore(7, "acct", 1.0, fields)
+        assert read.observation == replace(seen, changed_at=None)
+        assert (read.ref_key, read.event_time) == ("key", 1_700_000_001.5)
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a body sent with ``Transfer-Encoding: chunked``."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def send_in_parts(pushed: Pushed, *parts: bytes) -> bytes:
+    """Send a raw request in parts a moment apart (each its own TCP segment, so the server
+    has only the first when it starts on the call), and read the answer (within 10 s)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", pushed.client.port)
+    try:
+        for number, part in enumerate(parts):
+            if number:
+                await asyncio.sleep(0.2)  # the pause is the test's input, not a wait
+            writer.write(part)
+            await writer.drain()
+        async with asyncio.timeout(10):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+            assert length is not None, head
+            return head + await reader.readexactly(int(length[1]))
+    finally:
+        writer.close()
 
 
 def token_path(pushed: Pushed) -> str:

@@ -13,10 +13,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from sms_delivery_exporter.api import MAX_SEGMENTS, Observation, PushedEvent, Status
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
-"""Made once: json.dumps with options makes an encoder per call."""
+"""Made once: json.dumps with options makes an encoder per call (orjson is used first: it
+takes a fifth of the time, on the event loop, for every event)."""
 MAX_TEXT = 64
 """Longest provider status, code, reason, currency or country kept (plugins cut theirs too)."""
 
@@ -53,7 +56,12 @@ def kept(event: PushedEvent, ref_key: str) -> tuple[list[Any], str]:
         int(seen.read),
         _finite(event.event_time),
     ]
-    return fields, _COMPACT.encode(fields)
+    try:
+        return fields, orjson.dumps(fields).decode()
+    except orjson.JSONEncodeError:
+        # A lone surrogate (a plugin's string from elsewhere than orjson's reading):
+        # json escapes it, orjson refuses it.
+        return fields, _COMPACT.encode(fields)
 
 
 def decode(event_id: int, account: str, received_at: float, text: str) -> KeptEvent:
