@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ REFS = 150_000
 RATE = 1_000
 LATENCY_SECONDS = 20
 SCRAPE_EVERY = 0.02
+CREATED_EVERY = 1e-4
+"""Seconds between two events' creation in the throughput run's bodies (10,000 a second)."""
 _FINAL = re.compile(rb"^sms_messages_final_total\{[^}]*\} (\S+)$", re.MULTILINE)
 
 
@@ -51,16 +54,24 @@ def _simulator() -> NamirialSimulator:
 
 
 def _body(simulator: NamirialSimulator, message_id: str, now: float) -> bytes:
-    """The simulator's STATUS_UPDATE for a message delivered now."""
+    """The simulator's STATUS_UPDATE for a message delivered now (created now, to the
+    millisecond, as the simulator's and Namirial's own)."""
     message = SimMessage(message_id, now - 2, "sms", 1, [(now - 2, "queued"), (now, "delivered")])
     event = {
         "id": f"event-{message_id}",
         "webhookConfigurationId": "bench",
         "type": "STATUS_UPDATE",
-        "createdAt": "2030-01-01T00:00:00Z",
+        "createdAt": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
         "message": simulator.render(message, at=now),
     }
     return json.dumps(event).encode()
+
+
+def stream(simulator: NamirialSimulator, ids: list[str], end: float) -> bytes:
+    """The calls of these messages' deliveries as lines: a provider's stream, each event
+    created :data:`CREATED_EVERY` after the one before, posted in that order, up to ``end``."""
+    start = end - len(ids) * CREATED_EVERY
+    return b"\n".join(_body(simulator, i, start + k * CREATED_EVERY) for k, i in enumerate(ids))
 
 
 def _config(workdir: Path) -> Path:
@@ -118,9 +129,7 @@ def throughput(workdir: Path) -> dict[str, Any]:
     files = []
     for number in range(ROUNDS):
         path = workdir / f"bodies-{number}.ndjson"
-        path.write_bytes(
-            b"\n".join(_body(simulator, i, now) for i in ids[number * share :][:share])
-        )
+        path.write_bytes(stream(simulator, ids[number * share :][:share], now))
         files.append(path)
     bare_port = free_port()
     bare_url = f"http://127.0.0.1:{bare_port}"

@@ -17,7 +17,7 @@ import pytest
 
 from sms_delivery_exporter.api import Observation, PushedEvent, Status
 from sms_delivery_exporter.process.logs import LogfmtFormatter
-from sms_delivery_exporter.push.events import decode, kept, restore
+from sms_delivery_exporter.push.events import decode, dedupe_key, kept, restore
 from sms_delivery_providers.d7.simulator import D7Simulator
 from sms_delivery_providers.namirial.ref import NamirialRef
 from sms_delivery_providers.namirial.simulator import NamirialSimulator
@@ -574,8 +574,9 @@ def sign(body: bytes, pushed: Pushed) -> str:
     return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
 
 
-class TestKeptText:
-    """What the inbox keeps of an event reads back as the plugin made it, whatever its strings."""
+class TestKeptEvents:
+    """What the inbox keeps of an event reads back as the plugin made it, whatever its strings,
+    under a key that tells its redeliveries."""
 
     @pytest.mark.parametrize("provider_status", ["DELIVRD", "délivré ✓", "lone \ud800"])
     def test_read_back_as_made(self, provider_status: str) -> None:
@@ -595,6 +596,21 @@ class TestKeptText:
         assert read == restore(7, "acct", 1.0, fields)
         assert read.observation == replace(seen, changed_at=None)
         assert (read.ref_key, read.event_time) == ("key", 1_700_000_001.5)
+
+    def test_dedupe_keys_follow_the_events_time(self) -> None:
+        """A redelivery gets its event's key; a stream's keys come in its order (the store's
+        unique index grows at its end); a time that cannot lead a key is left out."""
+        ref = NamirialRef(id=str(uuid.uuid4()))
+        seen = Observation(key="", status=Status.DELIVERED, provider_status="DELIVERED")
+        times = [1_700_000_000.0 + k * 0.0011 for k in range(500)]
+        keys = [dedupe_key(PushedEvent(ref, seen, str(uuid.uuid4()), t), "k") for t in times]
+        assert keys == sorted(keys) and len(set(keys)) == len(keys)
+        again = PushedEvent(ref, seen, "e-1", times[7])
+        assert dedupe_key(again, "k") == dedupe_key(replace(again), "k")
+        untimed = dedupe_key(PushedEvent(ref, seen, "e-1"), "k")
+        assert len(untimed) == 32 and dedupe_key(again, "k").endswith(untimed)
+        for time in (float("nan"), float("inf"), -1.0, 1e15):
+            assert dedupe_key(PushedEvent(ref, seen, "e-1", time), "k") == untimed
 
 
 def chunk(data: bytes) -> bytes:

@@ -21,6 +21,8 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 """Made once: json.dumps with options makes an encoder per call (orjson is used first: it
 takes a fifth of the time, on the event loop, for every event)."""
 MAX_TEXT = 64
+MAX_KEY_TIME = 2.0**48 / 1000
+"""Event times (Unix seconds) that lead a dedupe key: 12 hex digits of milliseconds."""
 """Longest provider status, code, reason, currency or country kept (plugins cut theirs too)."""
 
 
@@ -90,7 +92,15 @@ def restore(event_id: int, account: str, received_at: float, fields: list[Any]) 
 
 
 def dedupe_key(event: PushedEvent, ref_key: str) -> str:
-    """The same for every delivery of one event: the provider's id, else what it says."""
+    """The same for every delivery of one event: the provider's id, else what it says;
+    led by the event's time in milliseconds where it has one.
+
+    The time leads so that the keys of a provider's stream come in the order the events
+    were made, and the store's unique index on them grows at its end: with a hash alone,
+    every event wrote a random page of that index to the write-ahead log, the largest
+    cost of keeping an event before its 200 (bench/README.md, section 9). A redelivery
+    carries its event's time, so it still gets the same key.
+    """
     if event.event_id:
         identity = "id\x1f" + event.event_id
     else:
@@ -110,7 +120,11 @@ def dedupe_key(event: PushedEvent, ref_key: str) -> str:
                 ),
             )
         )
-    return hashlib.blake2b(identity.encode(), digest_size=16).hexdigest()
+    digest = hashlib.blake2b(identity.encode(), digest_size=16).hexdigest()
+    when = event.event_time
+    if when is None or not 0 <= when < MAX_KEY_TIME:  # NaN fails both
+        return digest
+    return f"{int(when * 1000):012x}{digest}"
 
 
 def _cut(text: str | None, limit: int = MAX_TEXT) -> str | None:
