@@ -89,7 +89,9 @@ class TestSchedule:
         # 0.1, 0.2, 0.4, 0.8, 0.8: each gap at least its interval, and they grow to the cap.
         for gap, interval in zip(gaps, [0.1, 0.2, 0.4, 0.8, 0.8], strict=True):
             assert gap >= interval * 0.9
-        assert gaps[3] > gaps[0] * 3
+        # The first not much beyond its 0.1 s (a loaded machine adds a little to any gap;
+        # a schedule starting at the cap would make it 0.8 s).
+        assert gaps[0] < 0.4
 
 
 class TestRateLimit:
@@ -106,8 +108,9 @@ class TestRateLimit:
         await wait_for(lambda: len(simulator.request_log) >= 40, timeout=15, what="40 polls")
         times = sorted(when for when, _ in simulator.request_log)
         span = times[-1] - times[0]
-        # n requests need at least (n - burst) / rate seconds.
-        assert len(times) - 1 <= 25 * span + 1
+        # n requests need at least (n - burst) / rate seconds; 0.1 s of slack for a first
+        # call slowed by its connection (a limiter at twice the rate still fails).
+        assert len(times) - 1 <= 25 * (span + 0.1) + 1
 
 
 class TestThrottling:
