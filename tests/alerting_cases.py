@@ -48,7 +48,10 @@ a little later than scaled so that one poll finds most messages final."""
 ACCOUNT = {
     "rate_limit": 100,
     "concurrency": 8,
-    "timeout": "2s",
+    # Not scaled (the default): the simulators share the test's process, which a loaded
+    # machine may pause for seconds; a short limit would make that an outage of every
+    # account, and of a quiet one (a probe every 3 s) for a whole 5-second window.
+    "timeout": "10s",
     "probe_interval": "3s",
     "schedule": SCHEDULE,
 }
@@ -294,11 +297,14 @@ FAULTS = (
         config={"delivery_objective": 0.95},
         expect=(page("SMSUndeliveredSpike"),),
         # Once the spike is over (the test ends it), the 6h/30m window still burns: it
-        # pages in the same group, as the README says; and the day's budget is burnt.
+        # pages in the same group, as the README says; and the budget of the day and of
+        # the three days is burnt (14 times the objective's pace: each ticket comes once
+        # its `for` has passed, so a slow machine running the world longer sees both).
         tolerate=(
             page(BURN, long="6h", short="30m"),
             page(BURN, long="1h", short="5m"),
             ticket(BURN, long="1d", short="2h"),
+            ticket(BURN, long="3d", short="6h"),
         ),
     ),
     Case(

@@ -389,6 +389,10 @@ async def test_webhooks_spread_over_replicas_count_once(
     items = [{"account": "eu", **simulator.demo_send()} for _ in range(400)]
     for number, start in enumerate(range(0, len(items), 100)):
         await replicas[number % 2].post(session, items[start : start + 100])
+    # Every webhook call answered (a late copy may come after its message's final), so
+    # that the scrapes below count each call the simulator made.
+    pusher = simulator.pusher  # type: ignore[attr-defined]
+    await wait_for(lambda: pusher.idle, timeout=60, what="every webhook call answered")
     samples = await until_final(replicas, session, 400)
     expected = simulator.truth()
     assert by_label(samples, FINAL, "status") == expected["final"]

@@ -59,15 +59,22 @@ class Pusher:
         """Where calls go; None: this simulator does not push."""
         self.stats: Counter[str] = Counter()
         """``events`` scheduled, ``calls`` posted, ``duplicates``, ``lost``, ``redelivered``,
-        ``retried``, and answers by HTTP status."""
+        ``retried``, ``unsent`` (due after the URL was taken away), and answers by HTTP
+        status."""
         self._queue: list[tuple[float, int, dict[str, Any], int]] = []
         self._order = itertools.count()
         self._wake = asyncio.Event()
+        self._in_flight = 0
 
     @property
     def pending(self) -> int:
         """Events scheduled and not posted yet (lost ones included)."""
         return len(self._queue)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing scheduled and no call on the wire: ``stats`` counts every call made."""
+        return not self._queue and not self._in_flight
 
     def schedule(self, message: SimMessage) -> None:
         """Schedule the calls of a message just created (nothing while no URL is set)."""
@@ -116,6 +123,7 @@ class Pusher:
                         due.append((payload, attempt))
                     for start in range(0, len(due), self._batch):
                         await limit.acquire()
+                        self._in_flight += 1
                         call = asyncio.create_task(
                             self._post(session, due[start : start + self._batch], limit)
                         )
@@ -139,11 +147,15 @@ class Pusher:
         limit: asyncio.Semaphore,
     ) -> None:
         try:
+            url = self.url
+            if url is None:
+                # The provider stopped posting (a subscription deleted) after these were due.
+                self.stats["unsent"] += len(events)
+                return
             body, headers = self._encode([payload for payload, _ in events])
             status: int | str
             try:
-                assert self.url is not None
-                async with session.post(self.url, data=body, headers=headers) as response:
+                async with session.post(url, data=body, headers=headers) as response:
                     status = response.status
                     await response.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -159,4 +171,6 @@ class Pusher:
                     self._put(self._factory.clock() + 0.2 * 2**attempt, payload, attempt + 1)
             self._wake.set()
         finally:
+            # After any retry is scheduled: ``idle`` is never true in between.
+            self._in_flight -= 1
             limit.release()
