@@ -1,4 +1,5 @@
-"""``make mutation``: mutmut over the scheduler, tracker, governor, writer and intake.
+"""``make mutation``: mutmut over the scheduler, tracker, governor, writer, intake and the
+webhook applier.
 
 Each group of modules is mutated with only the tests that exercise it (the
 whole suite would take hours); the score of each module is printed at the
@@ -30,6 +31,7 @@ GROUPS: dict[str, list[str]] = {
         "tests/test_scheduler.py",
     ],
     "exporter/intake": ["tests/test_intake.py", "tests/test_intake_edges.py"],
+    "exporter/push/applier.py": ["tests/test_push.py", "tests/test_tracking_push.py"],
 }
 CACHE = Path(".mutmut-cache")
 

@@ -6,6 +6,7 @@ gives each refusal an event ID; registered keys and fed keys are one message.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,16 @@ async def test_refusals_counted_once_without_registration(
         return await value(client, "sms_messages_final_total", status="rejected") == len(refused)
 
     await wait_for(rejected_all, what="every refusal counted")
+    counted_at = time.time()
+
+    async def cursor_saved() -> bool:
+        # A walk's refs are committed before its cursor: a walk ended since saved it.
+        return (
+            await value(client, "sms_discovery_last_success_timestamp_seconds", feed="not_sent")
+            >= counted_at
+        )
+
+    await wait_for(cursor_saved, what="a walk ended after every refusal was counted")
     assert await value(client, "sms_messages_tracked_total") == len(refused) + 1
     by_reason = {
         reason: await value(client, "sms_message_failures_total", reason=reason)
