@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +25,36 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class _Crashes(logging.Handler):
+    """Records of a task of the exporter that died of a bug and was restarted."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.what: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.endswith("crashed; restarting"):
+            self.what.append(message)
+
+
+@pytest.fixture(autouse=True)
+def no_task_crashed() -> Iterator[None]:
+    """Fail a test in which a task of an in-process exporter died of a bug.
+
+    The exporter restarts such a task (one account never stops the others), and
+    the restart starts again from the store, so a test could pass with a crash
+    inside; a crash is a defect all the same."""
+    crashes = _Crashes()
+    logger = logging.getLogger("sms_delivery_exporter.app")
+    logger.addHandler(crashes)
+    try:
+        yield
+    finally:
+        logger.removeHandler(crashes)
+    assert not crashes.what, f"a task crashed: {crashes.what}"
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sms_delivery_exporter.config import Config
 from sms_delivery_exporter.testing import DemoSimulator, Scenario, demo_simulators
 from tests.helpers import RunningExporter, make_config
 
@@ -24,6 +25,7 @@ class Pushed:
     simulator: DemoSimulator
     exporter: RunningExporter
     client: Any
+    config: Config
     account: str = "acct"
 
     def register(self, count: int) -> list[dict[str, Any]]:
@@ -81,7 +83,7 @@ async def start_pushed(
     exporter, client = await start_exporter(config)
     if pushing:
         simulator.push_to(str(client.make_url("/api/v1/push/acct")))
-    return Pushed(simulator, exporter, client)
+    return Pushed(simulator, exporter, client, config)
 
 
 def quiet_scenario() -> Scenario:

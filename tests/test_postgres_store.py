@@ -8,6 +8,7 @@ nothing; a batch handed back is due again at once; one of them leads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -28,6 +29,7 @@ from sms_delivery_exporter.store import (
     StoreError,
     store_for,
 )
+from tests.conftest import FakeClock
 from tests.helpers import wait_for
 from tests.postgres import PASSWORD
 
@@ -327,6 +329,39 @@ class TestWebhookInbox:
         applier = PushApplier(store=behind, book=OutcomeBook(Catalogue()))
         await applier._resume()  # what its start does, with no account "a" configured
         assert [row.id for row in await keeper.pending_push_events()] == [kept]
+
+    async def test_a_dead_replicas_events_are_taken_up_every_lease(
+        self, open_store: Open, clock: FakeClock
+    ) -> None:
+        """Every lease, a replica takes up the events a dead one kept and never applied; one of
+        an account it does not know it leaves to the others until a day has passed."""
+        keeper, sweeper = await open_store(lease=5.0), await open_store(lease=5.0)
+        await keeper.add_push_events([event("k0", clock.now - 86_400 - 60)])
+        applier = PushApplier(store=sweeper, book=OutcomeBook(Catalogue()), clock=clock)
+        running = asyncio.ensure_future(applier.run())
+        try:
+
+            async def started() -> bool:
+                return [row.id for row in await keeper.pending_push_events()] == []
+
+            await wait_for(started, timeout=10, what="the start's own look at the inbox")
+            [recent, _] = await keeper.add_push_events(
+                [event("k1", clock.now - 60), event("k2", clock.now - 86_400 - 60)]
+            )
+            clock.advance(5.0)
+
+            async def swept() -> bool:
+                return [row.id for row in await keeper.pending_push_events()] == [recent]
+
+            await wait_for(swept, timeout=10, what="the sweep a lease later")
+            assert not running.done()  # it goes on: the next lease sweeps again
+            await keeper.add_push_events([event("k3", clock.now - 86_400 - 60)])
+            clock.advance(5.0)
+            await wait_for(swept, timeout=10, what="the next sweep")
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
 
     async def test_left_over_events_and_pruning(self, open_store: Open) -> None:
         store = await open_store()

@@ -7,22 +7,29 @@ import gzip
 import json
 import logging
 import re
+import sqlite3
 import stat
+import time
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sms_delivery_exporter.api import Observation, PushedEvent, Status
+from sms_delivery_exporter.intake.items import ref_key
+from sms_delivery_exporter.intake.sampling import sampled_in
 from sms_delivery_exporter.process.logs import LogfmtFormatter
 from sms_delivery_exporter.push.events import decode, dedupe_key, kept, restore
+from sms_delivery_exporter.store import NewPushEvent, store_for
 from sms_delivery_providers.d7.simulator import D7Simulator
 from sms_delivery_providers.namirial.ref import NamirialRef
 from sms_delivery_providers.namirial.simulator import NamirialSimulator
+from sms_delivery_providers.sfmc_transactional.ref import SfmcTransactionalRef
 from tests.helpers import by_label, total, wait_for
-from tests.push_helpers import PUSHING, QUICK_NET, Pushed, Start, start_pushed
+from tests.push_helpers import FAST, PUSHING, QUICK_NET, Pushed, Start, start_pushed
 
 FINAL = "sms_messages_final_total"
 BY_SOURCE = "sms_messages_final_by_source_total"
@@ -363,6 +370,155 @@ class TestUnregistered:
         assert results(pushed, EVENTS) == {"tracked": 1, "applied": 1}
         assert total(samples, "sms_messages_in_flight") == 0
 
+    async def test_a_message_first_heard_of_by_webhook_is_as_old_as_the_provider_says(
+        self, tmp_path: Path, serve: Start, start_exporter: Start
+    ) -> None:
+        """Tracked from a webhook, a message's age (its tracking window, its first poll)
+        counts from the provider's acceptance, but from no earlier than the window allows."""
+        pushed = await start_pushed(
+            tmp_path,
+            serve,
+            start_exporter,
+            "namirial",
+            pushing=False,
+            push={"track_unregistered": True},
+            schedule={**FAST, "tracking_window": "2h"},
+        )
+        recent, ancient = pushed.register(2)
+        began = round(time.time(), 3)
+        for item, age in ((recent, 30), (ancient, 30 * 86_400)):
+            body = status_update(item["id"], "SENT", accepted=began - age)
+            assert (await pushed.client.post(token_path(pushed), json=body)).status == 200
+        await wait_for(
+            lambda: total(pushed.exporter.samples(), "sms_messages_tracked_from_push_total") == 2,
+            what="both tracked",
+        )
+        keys = [ref_key(NamirialRef(id=item["id"])) for item in (recent, ancient)]
+        found = {f.ref.ref_key: f.ref for f in await pushed.exporter.store.find_refs("acct", keys)}
+        assert found[keys[0]].submitted_at == pytest.approx(began - 30, abs=0.002)
+        assert began - 7200 <= found[keys[1]].submitted_at <= time.time() - 7200
+
+
+class TestApplying:
+    """What the applier does with kept events beyond the plain case."""
+
+    async def test_events_a_crash_left_unapplied_are_applied_at_the_next_start(
+        self, tmp_path: Path, serve: Start, start_exporter: Start
+    ) -> None:
+        """A crash between a webhook's 200 and its applying leaves its events kept: the
+        next start applies them, and drops those no account of its config can apply."""
+        pushed = await start_pushed(tmp_path, serve, start_exporter, "namirial", pushing=False)
+        items = pushed.register(2)
+        await pushed.post(items)
+        await pushed.client.close()
+        began = time.time()
+        left = [delivered_event("acct", item["id"], began - 3 + n) for n, item in enumerate(items)]
+        left.append(delivered_event("gone", items[0]["id"], began))  # account not configured
+        left.append(NewPushEvent("acct", "unreadable", began, "[1, 2"))  # a text none reads
+        store = store_for(pushed.config.store)
+        await store.open()
+        try:
+            assert None not in await store.add_push_events(left)
+        finally:
+            await store.close()
+        exporter, _ = await start_exporter(pushed.config)
+        await wait_for(lambda: total(exporter.samples(), FINAL) == 2, what="both final")
+        samples = exporter.samples()
+        assert by_label(samples, EVENTS, "result") == {"applied": 2}
+        assert by_label(samples, BY_SOURCE, "source") == {"push": 2}
+        # Each event's delay from its own time (3 and 2 seconds before the restart) to its
+        # counting, once each.
+        assert total(samples, "sms_exporter_push_delay_seconds_count") == 2
+        delays = total(samples, "sms_exporter_push_delay_seconds_sum")
+        assert 5 <= delays <= 5 + 2 * (time.time() - began)
+        assert await exporter.store.pending_push_events() == []
+
+    async def test_an_event_done_without_a_ref_leaves_the_rest_of_its_round(
+        self, tmp_path: Path, serve: Start, start_exporter: Start
+    ) -> None:
+        """One call's events are applied in one round: an event of a message sampled out,
+        first, is counted so, and the registered message's event after it still applies."""
+        pushed = await start_pushed(
+            tmp_path, serve, start_exporter, "sfmc_transactional", pushing=False, sample_rate=0.5
+        )
+        items = pushed.register(20)
+        await pushed.post(items)
+
+        def tracked(item: dict[str, Any]) -> bool:
+            ref = SfmcTransactionalRef(message_key=item["message_key"])
+            return sampled_in("acct", ref_key(ref), 0.5)
+
+        [out, *_] = [item["message_key"] for item in items if not tracked(item)]
+        [kept_in, *_] = [item["message_key"] for item in items if tracked(item)]
+        events = [ens_event(key, "SmsDelivered", "4000") for key in (out, kept_in)]
+        body = json.dumps(events).encode()
+        response = await pushed.client.post(
+            "/api/v1/push/acct", data=body, headers={"x-sfmc-ens-signature": sign(body, pushed)}
+        )
+        assert await response.json() == {"accepted": 2, "duplicates": 0}
+        await wait_for(lambda: total(pushed.exporter.samples(), FINAL) == 1, what="one final")
+        await wait_for(lambda: len(results(pushed, EVENTS)) == 2, what="both events counted")
+        assert results(pushed, EVENTS) == {"sampled_out": 1, "applied": 1}
+
+    async def test_a_commit_the_store_refuses_is_tried_again(
+        self,
+        tmp_path: Path,
+        serve: Start,
+        start_exporter: Start,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """The store refuses the applier's commit (a trigger the test puts in the database):
+        the acknowledged event stays kept, and applies once the store takes commits again."""
+        caplog.set_level(logging.ERROR)
+        pushed = await start_pushed(tmp_path, serve, start_exporter, "namirial", pushing=False)
+        [item] = pushed.register(1)
+        await pushed.post([item])
+        database = sqlite3.connect(pushed.config.store.path, isolation_level=None)
+        try:
+            database.execute(
+                "CREATE TRIGGER refused BEFORE UPDATE OF applied ON push_events"
+                " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+            response = await pushed.client.post(
+                token_path(pushed), json=status_update(item["id"], "DELIVERED")
+            )
+            assert response.status == 200
+
+            def refused() -> bool:
+                return any("cannot apply" in record.getMessage() for record in caplog.records)
+
+            await wait_for(refused, what="a commit refused")
+            assert total(pushed.exporter.samples(), FINAL) == 0
+        finally:
+            database.execute("DROP TRIGGER IF EXISTS refused")
+            database.close()
+        await wait_for(lambda: total(pushed.exporter.samples(), FINAL) == 1, what="final")
+        assert results(pushed, EVENTS) == {"applied": 1}
+        assert await pushed.exporter.store.pending_push_events() == []
+
+    async def test_a_backlog_past_its_bound_is_a_503_until_it_drains(
+        self, tmp_path: Path, serve: Start, start_exporter: Start
+    ) -> None:
+        """Events waiting to be applied are bounded: past the bound a call is refused whole
+        (the provider sends it again later), and taken again once the backlog drains."""
+        pushed = await start_pushed(tmp_path, serve, start_exporter, "namirial", pushing=False)
+        pushed.exporter.parts.push.max_backlog = 2
+        items = pushed.register(3)
+        bodies = [status_update(item["id"], "DELIVERED") for item in items]
+        for body in bodies[:2]:  # before their registration: both wait for it
+            assert (await pushed.client.post(token_path(pushed), json=body)).status == 200
+        applier = pushed.exporter.parts.push.applier
+        await wait_for(lambda: applier.waiting == 2, what="two events waiting")
+        refused = await pushed.client.post(token_path(pushed), json=bodies[2])
+        assert refused.status == 503 and refused.headers["Retry-After"]
+        assert "2 webhook events wait to be applied" in (await refused.json())["error"]
+        await pushed.post(items)
+        await wait_for(lambda: total(pushed.exporter.samples(), FINAL) == 2, what="two final")
+        await wait_for(lambda: applier.backlog == 0, what="the backlog drained")
+        assert (await pushed.client.post(token_path(pushed), json=bodies[2])).status == 200
+        await wait_for(lambda: total(pushed.exporter.samples(), FINAL) == 3, what="the third")
+        assert results(pushed, CALLS) == {"accepted": 3, "unavailable": 1}
+
 
 class TestReconciliation:
     """Polling is the safety net: lost webhooks end right, and nothing counts twice."""
@@ -530,7 +686,12 @@ class TestEns:
         assert total(samples, "sms_delivery_latency_seconds_count") == 2
 
 
-def status_update(message_id: str, status: str) -> dict[str, Any]:
+def status_update(message_id: str, status: str, accepted: float | None = None) -> dict[str, Any]:
+    """A Namirial STATUS_UPDATE of one message, accepted by the provider at ``accepted``
+    (Unix seconds, to the millisecond; 2030-01-01 if not given)."""
+    when = "2030-01-01T00:00:00Z"
+    if accepted is not None:
+        when = datetime.fromtimestamp(accepted, UTC).isoformat(timespec="milliseconds")
     return {
         "id": str(uuid.uuid4()),
         "webhookConfigurationId": "w",
@@ -538,7 +699,7 @@ def status_update(message_id: str, status: str) -> dict[str, Any]:
         "createdAt": "2030-01-01T00:00:01Z",
         "message": {
             "id": message_id,
-            "providerAcceptanceAt": "2030-01-01T00:00:00Z",
+            "providerAcceptanceAt": when,
             "statusChangedAt": "2030-01-01T00:00:01Z",
             "channel": "SMS",
             "status": status,
@@ -546,6 +707,23 @@ def status_update(message_id: str, status: str) -> dict[str, Any]:
             "sms": {"segments": 1},
         },
     }
+
+
+def delivered_event(account: str, message_id: str, at: float) -> NewPushEvent:
+    """A Namirial delivery as the inbox keeps it, made at ``at``."""
+    ref = NamirialRef(id=message_id)
+    seen = Observation(
+        key="",
+        status=Status.DELIVERED,
+        provider_status="DELIVERED",
+        accepted_at=at - 1,
+        changed_at=at,
+        segments=1,
+    )
+    event = PushedEvent(ref, seen, str(uuid.uuid4()), at)
+    key = ref_key(ref)
+    _, text = kept(event, key)
+    return NewPushEvent(account, dedupe_key(event, key), at, text)
 
 
 def ens_event(
@@ -613,8 +791,8 @@ class TestKeptEvents:
         assert dedupe_key(again, "k") == dedupe_key(replace(again), "k")
         untimed = dedupe_key(PushedEvent(ref, seen, "e-1"), "k")
         assert len(untimed) == 32 and dedupe_key(again, "k").endswith(untimed)
-        for time in (float("nan"), float("inf"), -1.0, 1e15):
-            assert dedupe_key(PushedEvent(ref, seen, "e-1", time), "k") == untimed
+        for when in (float("nan"), float("inf"), -1.0, 1e15):
+            assert dedupe_key(PushedEvent(ref, seen, "e-1", when), "k") == untimed
 
 
 def chunk(data: bytes) -> bytes:

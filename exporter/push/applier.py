@@ -82,9 +82,8 @@ class PushApplier:
 
     @property
     def backlog(self) -> int:
-        """Events kept and not applied yet."""
-        blocked = sum(len(events) for events in self._blocked.values())
-        return len(self._ready) + len(self._later) + blocked
+        """Events kept and not applied yet (those of a round under way too)."""
+        return len(self._queued)
 
     @property
     def waiting(self) -> int:

@@ -83,7 +83,8 @@ class PushHost:
         self.applier = applier
         self.handshakes = handshakes
         self._clock = clock
-        self._max_backlog = max_backlog
+        self.max_backlog = max_backlog
+        """Events kept and not applied yet beyond which calls are answered 503."""
         self.endpoints: dict[str, Endpoint] = {}
         for name, account in accounts.items():
             receiver_class = account.receiver
@@ -119,7 +120,7 @@ class PushHost:
                 raise PushUnavailable(str(exc)) from None
             health.called("handshake")
             return PushAnswer(handshake=True)
-        if self.applier.backlog >= self._max_backlog:
+        if self.applier.backlog >= self.max_backlog:
             health.called("unavailable")
             raise PushUnavailable(
                 f"{self.applier.backlog} webhook events wait to be applied; send again later"
