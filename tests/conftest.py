@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,6 +56,16 @@ def no_task_crashed() -> Iterator[None]:
     finally:
         logger.removeHandler(crashes)
     assert not crashes.what, f"a task crashed: {crashes.what}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_section(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The config's store section: the embedded SQLite file, or a fresh PostgreSQL database
+    (a test taking it runs on both)."""
+    if request.param == "sqlite":
+        return {"path": str(tmp_path / "store.db")}
+    url: str = request.getfixturevalue("postgres_url")
+    return {"url": url}
 
 
 @pytest.fixture

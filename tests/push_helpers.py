@@ -9,7 +9,7 @@ from typing import Any
 
 from sms_delivery_exporter.config import Config
 from sms_delivery_exporter.testing import DemoSimulator, Scenario, demo_simulators
-from tests.helpers import RunningExporter, make_config
+from tests.helpers import RunningExporter, Samples, make_config, parse_samples
 
 Start = Callable[..., Any]
 PUSHING = ("d7", "namirial", "sfmc_transactional")
@@ -30,6 +30,11 @@ class Pushed:
 
     def register(self, count: int) -> list[dict[str, Any]]:
         return [{"account": self.account, **self.simulator.demo_send()} for _ in range(count)]
+
+    async def scraped(self) -> Samples:
+        """/metrics as Prometheus reads it (with a shared store's totals, read at the scrape)."""
+        response = await self.client.get("/metrics")
+        return parse_samples(await response.text())
 
     async def post(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         response = await self.client.post("/api/v1/messages", json=items)

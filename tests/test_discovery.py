@@ -152,14 +152,6 @@ class TestPaging:
             NamirialDiscoverySettings(references=("orders",), page_size=101)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    if request.param == "sqlite":
-        return {"path": str(tmp_path / "store.db")}
-    url: str = request.getfixturevalue("postgres_url")
-    return {"url": url}
-
-
 class Backdated:
     """The real clock, less a lag the test sets: messages sent in past seconds."""
 
@@ -182,7 +174,7 @@ class TestExporter:
     async def test_discovered_counts_equal_truth(
         self,
         tmp_path: Path,
-        store: dict[str, Any],
+        store_section: dict[str, Any],
         start_namirial: Start,
         start_exporter: Start,
     ) -> None:
@@ -206,7 +198,7 @@ class TestExporter:
         account = namirial_account(
             url, API_KEY, discovery={"references": ["orders"], "interval": "1s"}
         )
-        config, _ = make_config(tmp_path, {"eu": account}, store=store)
+        config, _ = make_config(tmp_path, {"eu": account}, store=store_section)
         _, client = await start_exporter(config)
         registered = [m.id for m in sent[:20]]
         response = await client.post(
@@ -251,7 +243,7 @@ class TestExporter:
     async def test_lists_unreadable_from_the_start_are_stale_from_the_start(
         self,
         tmp_path: Path,
-        store: dict[str, Any],
+        store_section: dict[str, Any],
         start_namirial: Start,
         start_exporter: Start,
     ) -> None:
@@ -263,7 +255,7 @@ class TestExporter:
         account = namirial_account(
             url, API_KEY, discovery={"references": ["orders"], "interval": "1s"}
         )
-        config, _ = make_config(tmp_path, {"eu": account}, store=store)
+        config, _ = make_config(tmp_path, {"eu": account}, store=store_section)
         _, client = await start_exporter(config)
         since = "sms_discovery_walking_since_timestamp_seconds"
 

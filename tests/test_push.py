@@ -329,8 +329,14 @@ class TestUnregistered:
         assert by_label(pushed.exporter.samples(), BY_SOURCE, "source") == {"push": 1}
 
     async def test_after_the_grace_it_is_dropped(
-        self, tmp_path: Path, serve: Start, start_exporter: Start
+        self,
+        tmp_path: Path,
+        serve: Start,
+        start_exporter: Start,
+        store_section: dict[str, Any],
     ) -> None:
+        """On either store (PostgreSQL marks an event applied only with the ref it names,
+        or with none: an event dropped must name none)."""
         pushed = await start_pushed(
             tmp_path,
             serve,
@@ -338,12 +344,13 @@ class TestUnregistered:
             "namirial",
             pushing=False,
             push={"registration_grace": "1s"},
+            sections={"store": store_section},
         )
         [item] = pushed.register(1)
         await pushed.client.post(token_path(pushed), json=status_update(item["id"], "DELIVERED"))
         await wait_for(lambda: results(pushed, EVENTS).get("unknown_message"), what="dropped")
         await pushed.post([item])
-        samples = pushed.exporter.samples()
+        samples = await pushed.scraped()  # as Prometheus reads it (a shared store's totals)
         assert total(samples, FINAL) == 0 and total(samples, "sms_messages_tracked_total") == 1
         assert await pushed.exporter.store.pending_push_events() == []
 
@@ -369,6 +376,8 @@ class TestUnregistered:
         assert total(samples, "sms_messages_tracked_from_push_total") == 1
         assert results(pushed, EVENTS) == {"tracked": 1, "applied": 1}
         assert total(samples, "sms_messages_in_flight") == 0
+        # Each event's delay is observed, the one that started the tracking too.
+        assert total(samples, "sms_exporter_push_delay_seconds_count") == 2
 
     async def test_a_message_first_heard_of_by_webhook_is_as_old_as_the_provider_says(
         self, tmp_path: Path, serve: Start, start_exporter: Start

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from sms_delivery_exporter.testing import Scenario
 from tests.conftest import API_KEY
 from tests.helpers import (
@@ -22,15 +20,6 @@ from tests.helpers import (
 )
 
 Start = Callable[..., Any]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    """The store section: the embedded SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return {"path": str(tmp_path / "store.db")}
-    url: str = request.getfixturevalue("postgres_url")
-    return {"url": url}
 
 
 async def scraped(client: Any, name: str, **labels: str) -> float:
@@ -117,12 +106,18 @@ class TestThrottling:
     """A 429 pauses the whole account for Retry-After and loses no ref."""
 
     async def test_pause_then_resume(
-        self, tmp_path: Path, start_namirial: Start, start_exporter: Start, store: dict[str, Any]
+        self,
+        tmp_path: Path,
+        start_namirial: Start,
+        start_exporter: Start,
+        store_section: dict[str, Any],
     ) -> None:
         simulator, url = await start_namirial(
             Scenario(throttle_rate=1, retry_after=1.5, latency_median=0.2)
         )
-        config, _ = make_config(tmp_path, {"eu": namirial_account(url, API_KEY)}, store=store)
+        config, _ = make_config(
+            tmp_path, {"eu": namirial_account(url, API_KEY)}, store=store_section
+        )
         exporter, client = await start_exporter(config)
         await register(client, "eu", [m.id for m in simulator.send(20)])
         await wait_for(
@@ -252,7 +247,11 @@ class TestFairness:
     """New messages are polled on time even while read-receipt waits exceed the budget."""
 
     async def test_first_polls_before_read_receipt_waits(
-        self, tmp_path: Path, start_namirial: Start, start_exporter: Start, store: dict[str, Any]
+        self,
+        tmp_path: Path,
+        start_namirial: Start,
+        start_exporter: Start,
+        store_section: dict[str, Any],
     ) -> None:
         simulator, url = await start_namirial(
             Scenario(
@@ -267,7 +266,7 @@ class TestFairness:
         )
         schedule = {"first_poll": "500ms", "initial_interval": "200ms", "max_interval": "1s"}
         account = namirial_account(url, API_KEY, rate_limit=20, concurrency=4, schedule=schedule)
-        config, _ = make_config(tmp_path, {"eu": account}, store=store)
+        config, _ = make_config(tmp_path, {"eu": account}, store=store_section)
         _, client = await start_exporter(config)
         await register(client, "eu", [m.id for m in simulator.send(150)])
         awaiting = {"provider": "namirial", "account": "eu", "channel": "rcs"}
