@@ -657,6 +657,24 @@ class TestEns:
         assert results(pushed, CALLS) == {"handshake": 1}
         assert total(pushed.exporter.samples(), "sms_messages_tracked_total") == 0
 
+    async def test_setup_calls_at_once_are_each_kept_whole(
+        self, tmp_path: Path, serve: Start, start_exporter: Start
+    ) -> None:
+        """Setup calls are unsigned, so several may come at once: each is answered 200, and
+        the file holds one of them whole (no temporary file left)."""
+        pushed = await start_pushed(
+            tmp_path, serve, start_exporter, "sfmc_transactional", pushing=False
+        )
+        bodies = [{"callbackId": f"cb-{n}", "verificationKey": f"vk-{n}"} for n in range(20)]
+        answers = await asyncio.gather(
+            *(pushed.client.post("/api/v1/push/acct", json=body) for body in bodies)
+        )
+        assert [answer.status for answer in answers] == [200] * 20
+        kept = json.loads((tmp_path / "push-verification-acct.json").read_text())
+        assert {"callbackId": kept["reference"], "verificationKey": kept["secret"]} in bodies
+        assert temporary_files(tmp_path) == []
+        assert results(pushed, CALLS) == {"handshake": 20}
+
     async def test_the_vendors_malformed_samples(
         self, tmp_path: Path, serve: Start, start_exporter: Start
     ) -> None:
@@ -733,6 +751,10 @@ def delivered_event(account: str, message_id: str, at: float) -> NewPushEvent:
     key = ref_key(ref)
     _, text = kept(event, key)
     return NewPushEvent(account, dedupe_key(event, key), at, text)
+
+
+def temporary_files(folder: Path) -> list[str]:
+    return [path.name for path in folder.iterdir() if path.suffix == ".tmp"]
 
 
 def ens_event(

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +66,8 @@ class Handshakes:
                     "cannot keep the secret of a webhook setup call",
                     extra={"account": account, "file": str(file), "error": exc.strerror},
                 )
-                raise HandshakeNotKept(f"cannot write {file}: {exc.strerror}") from None
+                # The answer goes to an unauthenticated caller: no path, no OS error (logged).
+                raise HandshakeNotKept("cannot keep the setup call's secret on disk") from None
         self.latest[account] = Handshake(now, handshake.summary, handshake.reference, file)
         log.info(
             "webhook setup call received",
@@ -78,13 +80,21 @@ class Handshakes:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``, readable and writable by this user only."""
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Replace ``path`` with ``text``, readable and writable by this user only.
+
+    Each write has a temporary file of its own (mkstemp: mode 0600, a unique name):
+    setup calls are unsigned, so several may come at once, and one shared temporary
+    name let them truncate or move away each other's file (a 503, or a key file that
+    was not JSON). The last replace wins, whole."""
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    temporary = Path(name)
     try:
-        os.fchmod(descriptor, 0o600)  # an older file of the same name may have other modes
-        os.write(descriptor, text.encode())
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    temporary.replace(path)
+        try:
+            os.write(descriptor, text.encode())
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
